@@ -1,0 +1,42 @@
+/* target.c - the host target: LLVM's native target, the host CPU name and
+ * features (notes/llvm-c-api.md: pass the host TM everywhere, or LLVM
+ * does not vectorize). Used by `nncc --version` now, by the JIT and AOT
+ * paths later. */
+#include "codegen/codegen.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdio.h>
+#include <string.h>
+
+static int init_native(char *err, size_t err_size) {
+  static int done, ok;
+  if (!done) {
+    done = 1;
+    ok = !LLVMInitializeNativeTarget() && !LLVMInitializeNativeAsmPrinter();
+  }
+  if (!ok) snprintf(err, err_size, "LLVM has no native target for this host");
+  return ok;
+}
+
+int cg_host_info(CgHostInfo *info, char *err, size_t err_size) {
+  memset(info, 0, sizeof *info);
+  unsigned major, minor, patch;
+  LLVMGetVersion(&major, &minor, &patch);
+  snprintf(info->llvm_version, sizeof info->llvm_version, "%u.%u.%u", major, minor, patch);
+  if (!init_native(err, err_size)) return 0;
+  char *triple = LLVMGetDefaultTargetTriple();
+  char *cpu = LLVMGetHostCPUName();
+  char *features = LLVMGetHostCPUFeatures();
+  snprintf(info->triple, sizeof info->triple, "%s", triple);
+  snprintf(info->cpu, sizeof info->cpu, "%s", cpu);
+  /* features look like "+sse2,+avx2,-avx512f,..." */
+  info->vector_bits = 128;
+  if (strstr(features, "+avx2")) info->vector_bits = 256;
+  if (strstr(features, "+avx512f")) info->vector_bits = 512;
+  LLVMDisposeMessage(features);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(triple);
+  return 1;
+}

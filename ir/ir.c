@@ -1,0 +1,202 @@
+/* ir.c - types, the op and initializer tables, and the graph builder.
+ * The op table is generated from ops.def; the schema strings there are
+ * parsed once into OpInfo so printer, reader and verifier share them. */
+#include "ir/ir.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- types */
+
+const char *dtype_name(DType t) {
+  switch (t) {
+  case DT_F32: return "f32";
+  case DT_I32: return "i32";
+  case DT_BOOL: return "bool";
+  default: return "?";
+  }
+}
+
+Type type_make(DType dt, int rank, const int64_t *dims) {
+  Type t;
+  memset(&t, 0, sizeof t);
+  NNCC_ASSERT(rank >= 0 && rank <= IR_MAX_RANK);
+  t.dtype = dt;
+  t.rank = rank;
+  for (int i = 0; i < rank; i++) t.dim[i] = dims[i];
+  return t;
+}
+
+Type type_scalar(DType dt) { return type_make(dt, 0, NULL); }
+
+bool type_eq(const Type *a, const Type *b) {
+  if (a->dtype != b->dtype || a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dim[i] != b->dim[i]) return false;
+  return true;
+}
+
+int64_t type_numel(const Type *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dim[i] > 0 && n > INT64_MAX / t->dim[i]) return INT64_MAX;
+    n *= t->dim[i];
+  }
+  return n;
+}
+
+char *type_str(const Type *t, char *buf, size_t size) {
+  size_t k = (size_t)snprintf(buf, size, "%s[", dtype_name(t->dtype));
+  for (int i = 0; i < t->rank && k < size; i++)
+    k += (size_t)snprintf(buf + k, size - k, i ? ",%lld" : "%lld", (long long)t->dim[i]);
+  if (k < size) snprintf(buf + k, size - k, "]");
+  return buf;
+}
+
+/* ------------------------------------------------------------ op table */
+
+static const struct {
+  const char *name;
+  int arity;
+  unsigned flags;
+  const char *schema;
+} op_defs[] = {
+#define OP(e, name, arity, flags, attrs) {name, arity, flags, attrs},
+#include "ops.def"
+#undef OP
+};
+static_assert(sizeof op_defs / sizeof op_defs[0] == OP_COUNT, "ops.def out of step");
+
+static OpInfo op_infos[OP_COUNT];
+static char schema_names[OP_COUNT][IR_MAX_ATTRS][24];
+static bool op_infos_ready;
+
+static void init_op_infos(void) {
+  for (int o = 0; o < OP_COUNT; o++) {
+    OpInfo *info = &op_infos[o];
+    info->name = op_defs[o].name;
+    info->arity = op_defs[o].arity;
+    info->flags = op_defs[o].flags;
+    const char *s = op_defs[o].schema;
+    while (*s) {
+      while (*s == ' ') s++;
+      if (!*s) break;
+      const char *colon = strchr(s, ':');
+      NNCC_ASSERT(colon && info->n_attrs < IR_MAX_ATTRS && colon - s < 23);
+      char *dst = schema_names[o][info->n_attrs];
+      memcpy(dst, s, (size_t)(colon - s));
+      dst[colon - s] = 0;
+      info->attr_name[info->n_attrs] = dst;
+      info->attr_kind[info->n_attrs] = (AttrKind)colon[1];
+      info->n_attrs++;
+      s = colon + 2;
+    }
+  }
+  op_infos_ready = true;
+}
+
+const OpInfo *op_info(Op op) {
+  if (!op_infos_ready) init_op_infos();
+  NNCC_ASSERT(op >= 0 && op < OP_COUNT);
+  return &op_infos[op];
+}
+
+Op op_by_name(const char *name) {
+  for (int o = 0; o < OP_COUNT; o++)
+    if (!strcmp(op_defs[o].name, name)) return (Op)o;
+  return OP_COUNT;
+}
+
+/* --------------------------------------------------- initializer table */
+
+static const struct {
+  const char *name;
+  int nargs;
+} init_defs[] = {
+#define X(e, name, nargs) {name, nargs},
+    INIT_KINDS(X)
+#undef X
+};
+static_assert(sizeof init_defs / sizeof init_defs[0] == INIT_COUNT, "INIT_KINDS out of step");
+
+const char *init_name(InitKind k) { return init_defs[k].name; }
+int init_nargs(InitKind k) { return init_defs[k].nargs; }
+InitKind init_by_name(const char *name) {
+  for (int k = 0; k < INIT_COUNT; k++)
+    if (!strcmp(init_defs[k].name, name)) return (InitKind)k;
+  return INIT_COUNT;
+}
+
+/* -------------------------------------------------------------- builder */
+
+Graph *ir_graph_new(Arena *a, const char *name) {
+  Graph *g = ARENA_NEW(a, Graph);
+  g->arena = a;
+  g->name = name;
+  return g;
+}
+
+Node *ir_node_new(Graph *g, Op op, Node *const *ins, int n_in, SrcLoc loc) {
+  if (g->n_nodes == g->cap_nodes) {
+    int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+    g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node *) * (size_t)g->n_nodes,
+                             sizeof(Node *) * (size_t)cap);
+    g->cap_nodes = cap;
+  }
+  Node *n = ARENA_NEW(g->arena, Node);
+  n->id = g->n_nodes;
+  n->op = op;
+  n->loc = loc;
+  n->n_in = n_in;
+  if (n_in) {
+    n->in = ARENA_ARRAY(g->arena, Node *, n_in);
+    for (int i = 0; i < n_in; i++) {
+      NNCC_ASSERT(ins[i] && ins[i]->id < n->id && g->nodes[ins[i]->id] == ins[i]);
+      n->in[i] = ins[i];
+    }
+  }
+  g->nodes[g->n_nodes++] = n;
+  return n;
+}
+
+Node *ir_var(Graph *g, const char *name, unsigned role, Type t, SrcLoc loc) {
+  Node *n = ir_node_new(g, OP_VAR, NULL, 0, loc);
+  n->name = name;
+  n->roles = role;
+  n->type = t;
+  return n;
+}
+
+Node *ir_const(Graph *g, DType dt, double value, SrcLoc loc) {
+  Node *n = ir_node_new(g, OP_CONST, NULL, 0, loc);
+  n->attr[0].f = value;
+  n->type = type_scalar(dt);
+  return n;
+}
+
+void ir_set_list(Graph *g, Node *n, int k, const int64_t *v, int count) {
+  NNCC_ASSERT(k >= 0 && k < IR_MAX_ATTRS && count >= 0);
+  n->attr[k].n = count;
+  n->attr[k].list = count ? ARENA_ARRAY(g->arena, int64_t, count) : NULL;
+  for (int i = 0; i < count; i++) n->attr[k].list[i] = v[i];
+}
+
+Node *ir_find_var(const Graph *g, const char *name) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    Node *n = g->nodes[i];
+    if (n->op == OP_VAR && n->name && !strcmp(n->name, name)) return n;
+  }
+  return NULL;
+}
+
+Graph *ir_module_graph(const Module *m, const char *name) {
+  for (int i = 0; i < m->n_graphs; i++)
+    if (!strcmp(m->graphs[i]->name, name)) return m->graphs[i];
+  return NULL;
+}
+
+void ir_module_add(Module *m, Graph *g) {
+  m->graphs = arena_realloc(m->arena, m->graphs, sizeof(Graph *) * (size_t)m->n_graphs,
+                            sizeof(Graph *) * (size_t)(m->n_graphs + 1));
+  m->graphs[m->n_graphs++] = g;
+}

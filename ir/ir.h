@@ -1,0 +1,266 @@
+/* ir.h - the public header of the ir library: arena memory, diagnostics,
+ * and the graph IR (types, nodes, graphs, modules), with its builder,
+ * shape rules, printer, reader and verifier.
+ *
+ * Everything above ir/ (frontend, passes, codegen, tools) speaks this IR.
+ * A graph keeps its nodes in a dense array in topological order: operands
+ * always come before their users, so every pass is a plain for loop. */
+#ifndef NNCC_IR_H
+#define NNCC_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- arena */
+
+/* One arena per compilation owns IR, strings and diagnostics; nothing in
+ * it is freed one by one. Allocation is zeroed. Exceeding the limit is a
+ * fatal error (the frontend's own limits keep real programs far below). */
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+  ArenaBlock *head;  /* newest block first */
+  size_t used;       /* bytes handed out, for --time-passes and limits */
+} Arena;
+
+void *arena_alloc(Arena *a, size_t size);
+void *arena_realloc(Arena *a, void *old, size_t old_size, size_t new_size);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void arena_free(Arena *a);
+#define ARENA_NEW(a, T) ((T *)arena_alloc((a), sizeof(T)))
+#define ARENA_ARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
+
+/* Internal-error assertion: always on, prints where and aborts. User
+ * errors never take this path; they go to a Diag. */
+#define NNCC_ASSERT(c)                                                      \
+  ((c) ? (void)0 : nncc_assert_fail(#c, __FILE__, __LINE__))
+_Noreturn void nncc_assert_fail(const char *cond, const char *file, int line);
+_Noreturn void nncc_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------- diagnostics */
+
+typedef struct SrcLoc {
+  int line, col;     /* 1-based; line 0 means "no location" */
+} SrcLoc;
+
+/* A Diag is the sink for user errors of one source text:
+ * "file:line:col: error: msg", the source line, and a caret. */
+typedef struct Diag {
+  const char *path;  /* as the user named the file */
+  const char *src;   /* whole text (may hold NULs; len is authoritative) */
+  size_t len;
+  FILE *out;         /* stderr normally; a memstream in tests */
+  int n_errors;
+  int n_warnings;
+  int max_errors;    /* 50 by default; then "too many errors" once */
+  bool suppressed;   /* the limit was hit: further messages are dropped */
+  bool color;        /* ANSI colours (a TTY) */
+} Diag;
+
+void diag_init(Diag *d, const char *path, const char *src, size_t len, FILE *out);
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap);
+/* Closest of `n` candidates to `name` by edit distance, or NULL when none
+ * is close enough to suggest ("did you mean 'relu'?"). */
+const char *diag_closest(const char *name, const char *const *cands, int n);
+
+/* ---------------------------------------------------------------- types */
+
+#define IR_MAX_RANK 8
+#define IR_MAX_ELEMS ((int64_t)1 << 31)  /* more elements is an error */
+
+typedef enum DType {
+  DT_ERR = 0,  /* poisoned by an earlier error: suppresses follow-on errors */
+  DT_F32,
+  DT_I32,
+  DT_BOOL,
+} DType;
+
+typedef struct Type {
+  DType dtype;
+  int rank;                   /* 0 = scalar */
+  int64_t dim[IR_MAX_RANK];   /* each >= 1 */
+} Type;
+
+const char *dtype_name(DType t);           /* "f32", "i32", "bool", "?" */
+Type type_make(DType dt, int rank, const int64_t *dims);
+Type type_scalar(DType dt);
+bool type_eq(const Type *a, const Type *b);
+int64_t type_numel(const Type *t);
+/* "f32[64,128]" into buf (always NUL-terminated); returns buf. */
+char *type_str(const Type *t, char *buf, size_t size);
+#define TYPE_STR_MAX 128
+
+/* ------------------------------------------------------------------ ops */
+
+enum {
+  OPF_LEAF = 1 << 0,      /* no operands: var, const */
+  OPF_ELEMWISE = 1 << 1,  /* elementwise with broadcasting */
+  OPF_REDUCE = 1 << 2,    /* axes/keepdims reduction */
+  OPF_COMPARE = 1 << 3,   /* bool result */
+  OPF_LOSS = 1 << 4,      /* scalar loss */
+  OPF_NOGRAD = 1 << 5,    /* has no gradient */
+};
+
+typedef enum Op {
+#define OP(e, name, arity, flags, attrs) OP_##e,
+#include "ops.def"
+#undef OP
+  OP_COUNT
+} Op;
+
+#define IR_MAX_ATTRS 4
+
+typedef enum AttrKind { ATTR_INT = 'i', ATTR_FLOAT = 'f', ATTR_BOOL = 'b', ATTR_LIST = 'l' } AttrKind;
+
+typedef struct OpInfo {
+  const char *name;
+  int arity;           /* -1: variadic */
+  unsigned flags;
+  int n_attrs;
+  const char *attr_name[IR_MAX_ATTRS];
+  AttrKind attr_kind[IR_MAX_ATTRS];
+} OpInfo;
+
+const OpInfo *op_info(Op op);
+/* OP_COUNT when no op has that name. */
+Op op_by_name(const char *name);
+
+/* An attribute value: `i` for ints and bools, `f` for floats, `list`/`n`
+ * for int lists. Which one is meant comes from the op's schema. */
+typedef struct Attr {
+  int64_t i;
+  double f;
+  int n;
+  int64_t *list;
+} Attr;
+
+/* -------------------------------------------------------- initializers */
+
+#define INIT_KINDS(X)                                                   \
+  X(NONE, "none", 0) X(ZEROS, "zeros", 0) X(ONES, "ones", 0)            \
+  X(CONSTANT, "constant", 1) X(UNIFORM, "uniform", 2)                   \
+  X(NORMAL, "normal", 2) X(XAVIER_UNIFORM, "xavier_uniform", 0)         \
+  X(XAVIER_NORMAL, "xavier_normal", 0) X(HE_UNIFORM, "he_uniform", 0)   \
+  X(HE_NORMAL, "he_normal", 0)
+
+typedef enum InitKind {
+#define X(e, name, nargs) INIT_##e,
+  INIT_KINDS(X)
+#undef X
+  INIT_COUNT
+} InitKind;
+
+const char *init_name(InitKind k);
+int init_nargs(InitKind k);
+InitKind init_by_name(const char *name);  /* INIT_COUNT when unknown */
+
+/* ---------------------------------------------------------------- nodes */
+
+enum {
+  ROLE_INPUT = 1 << 0,   /* fed by the caller (var) */
+  ROLE_PARAM = 1 << 1,   /* trainable (var) */
+  ROLE_STATE = 1 << 2,   /* non-trainable, persistent (var) */
+  ROLE_OUTPUT = 1 << 3,  /* returned by forward (any node) */
+  ROLE_LOSS = 1 << 4,    /* the scalar training minimizes (any node) */
+};
+
+typedef struct Node Node;
+struct Node {
+  int id;                    /* index in its graph's nodes[]; topological */
+  Op op;
+  Type type;
+  int n_in;
+  Node **in;                 /* operands, each with a smaller id */
+  Attr attr[IR_MAX_ATTRS];   /* meaning by the op's schema (ops.def) */
+  const char *name;          /* tensor name of a var ("h1.w"), the bound
+                                name of a value ("h"), or NULL */
+  const char *out_name;      /* name under which an output is returned */
+  unsigned roles;            /* ROLE_* */
+  InitKind init;             /* params and states */
+  double init_arg[2];
+  SrcLoc loc;                /* the user's token that made it */
+};
+
+/* ---------------------------------------------------------------- graph */
+
+typedef struct Graph {
+  Arena *arena;
+  const char *name;          /* the model's name */
+  SrcLoc loc;                /* of `model NAME` */
+  Node **nodes;              /* topological order; nodes[i]->id == i */
+  int n_nodes, cap_nodes;
+  int max_nodes;             /* expansion limit; 0 = none */
+} Graph;
+
+typedef struct Module {
+  Arena *arena;
+  Graph **graphs;            /* one per model, in source order */
+  int n_graphs;
+  struct TrainSpec **trains; /* validated train blocks (frontend/frontend.h) */
+  int n_trains;
+} Module;
+
+Graph *ir_graph_new(Arena *a, const char *name);
+/* Appends a node with the given operands; its type is left DT_ERR for the
+ * caller (ir_infer or an explicit type). Operands must be in g already. */
+Node *ir_node_new(Graph *g, Op op, Node *const *ins, int n_in, SrcLoc loc);
+Node *ir_var(Graph *g, const char *name, unsigned role, Type t, SrcLoc loc);
+Node *ir_const(Graph *g, DType dt, double value, SrcLoc loc);
+void ir_set_list(Graph *g, Node *n, int k, const int64_t *v, int count);
+/* Graph lookups by name (vars only / any output). */
+Node *ir_find_var(const Graph *g, const char *name);
+Graph *ir_module_graph(const Module *m, const char *name);
+void ir_module_add(Module *m, Graph *g);
+
+/* ----------------------------------------------------------- shape rules */
+
+/* Computes n->type from its operands and attributes (ir/infer.c). On a
+ * user error reports to d at n->loc, sets DT_ERR and returns false. An
+ * operand that is already DT_ERR poisons n silently. Normalizes attributes
+ * where the language allows shorthand (negative axes become positive). */
+bool ir_infer(Node *n, Diag *d);
+/* Broadcast two shapes NumPy-style; false when incompatible. */
+bool ir_broadcast(const Type *a, const Type *b, Type *out);
+
+/* ------------------------------------------------- printer and reader */
+
+/* The text form, read back by ir_read:
+ *   graph mlp {
+ *     %x = input : f32[64,784] @3:9
+ *     %w1 = param : f32[784,128] init=he_normal() @4:9
+ *     %3 = matmul %x, %w1 : f32[64,128] @6:11
+ *     %h = relu %3 : f32[64,128] @6:7
+ *     %s = sum %h axes=[1] keepdims=false : f32[64] @7:7
+ *     output logits=%h
+ *     loss %l
+ *   }
+ * Names are made unique by the printer (".1", ".2" for re-bindings);
+ * unnamed values print as %<id>. */
+void ir_print_graph(FILE *out, const Graph *g);
+void ir_print_module(FILE *out, const Module *m);
+/* Parses text printed by ir_print_*; errors go to d (whose source is the
+ * text). Returns NULL on error. Runs ir_infer on every node and checks the
+ * printed type against it. */
+Module *ir_read(Arena *a, Diag *d);
+
+/* ------------------------------------------------------------ verifier */
+
+/* Checks structural invariants (ids, topological order, operand counts,
+ * attribute shapes, roles) and that every type equals what ir_infer gives.
+ * Reports each problem as "node %id (op) at line:col: ..." to `out`.
+ * Returns the number of problems. */
+int ir_verify(const Graph *g, FILE *out);
+
+#endif

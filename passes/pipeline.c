@@ -1,0 +1,73 @@
+/* pipeline.c - the pass manager: the one list of passes, run in order
+ * over every graph of a module, with --print-after=PASS,
+ * --print-after-all, --time-passes and verify-after-each (tests).
+ *
+ * The pipeline so far, in order:
+ *   shapes   re-derive every type from the op rules and check it: the
+ *            graph handed over by the frontend (or read from text) is
+ *            well-typed before anything relies on it
+ *   reach    warn about params and states that cannot affect the loss
+ *   dce      drop values that no output, loss or state needs */
+#include "passes/passes.h"
+
+#include <string.h>
+#include <time.h>
+
+static const Pass passes[] = {
+    {"shapes", pass_infer_shapes, "re-derive and check every node's type"},
+    {"reach", pass_check_reach, "warn about parameters that cannot reach the loss"},
+    {"dce", pass_dce, "remove values nothing needs"},
+};
+#define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
+
+const Pass *pass_list(int *n) {
+  *n = N_PASSES;
+  return passes;
+}
+
+const Pass *pass_by_name(const char *name) {
+  for (int i = 0; i < N_PASSES; i++)
+    if (!strcmp(passes[i].name, name)) return &passes[i];
+  return NULL;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
+  PassOptions none = {0};
+  if (!o) o = &none;
+  FILE *out = o->out ? o->out : stdout;
+  double ms[N_PASSES] = {0};
+  bool ok = true;
+  for (int p = 0; p < N_PASSES && ok; p++) {
+    for (int gi = 0; gi < m->n_graphs; gi++) {
+      Graph *g = m->graphs[gi];
+      double t0 = now_ms();
+      if (!passes[p].run(g, d)) ok = false;
+      ms[p] += now_ms() - t0;
+      if (o->verify_each && ok) {
+        int problems = ir_verify(g, stderr);
+        NNCC_ASSERT(problems == 0 && "ir_verify failed after a pass");
+      }
+    }
+    if (ok && (o->print_after_all || (o->print_after && !strcmp(o->print_after, passes[p].name)))) {
+      fprintf(out, "# *** IR after %s ***\n", passes[p].name);
+      ir_print_module(out, m);
+    }
+    if (o->stop_after && !strcmp(o->stop_after, passes[p].name)) break;
+  }
+  if (o->time_passes) {
+    double total = 0;
+    for (int p = 0; p < N_PASSES; p++) total += ms[p];
+    fprintf(stderr, "===- pass execution timing -===\n  %10s  %6s  %s\n", "ms", "%", "pass");
+    for (int p = 0; p < N_PASSES; p++)
+      fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", ms[p], total > 0 ? 100 * ms[p] / total : 0,
+              passes[p].name);
+    fprintf(stderr, "  %10.3f  100.0%%  total\n", total);
+  }
+  return ok;
+}

@@ -1,0 +1,399 @@
+/* nncc.c - the command-line driver (SPEC §3).
+ *
+ *   nncc check FILE.nn                      diagnostics only, exit 0/1
+ *   nncc FILE.nn --emit=ast|ir|opt|params [-o OUT]
+ *   nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes
+ *
+ * Exit codes: 0 ok, 1 compile error, 2 usage error, 3 run-time error.
+ * The driver owns the one arena of the compilation and the Diag; library
+ * code never exits. */
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SOURCE_BYTES (64u << 20)
+#define EXIT_OK 0
+#define EXIT_COMPILE 1
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: nncc FILE.nn -o out.so [--model NAME] [-D NAME=VALUE]... [-O0|-O1|-O2|-O3]\n"
+    "                    [--header out.h] [--target-cpu CPU|native]\n"
+    "       nncc FILE.nn --emit=ast|ir|grad|opt|fused|memory|llvm|asm|dot|params [-o OUT]\n"
+    "       nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes\n"
+    "       nncc check FILE.nn\n"
+    "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT]\n"
+    "                          [--resume CKPT] [--log metrics.csv] [--quiet]\n"
+    "       nncc eval FILE.nn --load CKPT\n"
+    "       nncc gradcheck FILE.nn [--model NAME]\n"
+    "       nncc bench FILE.nn\n"
+    "       nncc --version | --help\n";
+
+typedef struct Options {
+  const char *command;     /* "compile", "check", "train", ... */
+  const char *file;
+  const char *emit;
+  const char *out;
+  const char *model;
+  const char *print_after;
+  bool print_after_all, time_passes, verify_each;
+  ConstOverride overrides[64];
+  int n_overrides;
+} Options;
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "nncc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(run 'nncc --help' for usage)\n");
+  return EXIT_USAGE;
+}
+
+/* -D NAME=VALUE: VALUE must be a number (an integer stays an integer). */
+static int parse_define(Options *o, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg) return usage_error("-D needs NAME=VALUE, got '%s'", arg);
+  if (o->n_overrides == 64) return usage_error("too many -D options (at most 64)%s", "");
+  ConstOverride *ov = &o->overrides[o->n_overrides++];
+  ov->name = strndup(arg, (size_t)(eq - arg));
+  const char *v = eq + 1;
+  char *end;
+  errno = 0;
+  long long i = strtoll(v, &end, 10);
+  if (*v && !*end && errno == 0) {
+    ov->is_int = true;
+    ov->ival = i;
+    ov->value = (double)i;
+    return 0;
+  }
+  errno = 0;
+  double f = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(f))
+    return usage_error("-D %s: the value is not a number", arg);
+  ov->value = f;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, Options *o) {
+  static const char *const commands[] = {"check", "train", "eval", "gradcheck", "bench"};
+  o->command = "compile";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (i == 1)
+      for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (!strcmp(a, commands[k])) {
+          o->command = a;
+          a = NULL;
+          break;
+        }
+    if (!a) continue;
+    if (!strcmp(a, "-D") && i + 1 < argc) {
+      if (parse_define(o, argv[++i])) return EXIT_USAGE;
+    } else if (!strncmp(a, "-D", 2) && a[2]) {
+      if (parse_define(o, a + 2)) return EXIT_USAGE;
+    } else if (!strncmp(a, "--emit=", 7)) {
+      o->emit = a + 7;
+    } else if (!strcmp(a, "-o") && i + 1 < argc) {
+      o->out = argv[++i];
+    } else if (!strcmp(a, "--model") && i + 1 < argc) {
+      o->model = argv[++i];
+    } else if (!strncmp(a, "--model=", 8)) {
+      o->model = a + 8;
+    } else if (!strncmp(a, "--print-after=", 14)) {
+      o->print_after = a + 14;
+    } else if (!strcmp(a, "--print-after-all")) {
+      o->print_after_all = true;
+    } else if (!strcmp(a, "--time-passes")) {
+      o->time_passes = true;
+    } else if (!strcmp(a, "--verify-each")) {
+      o->verify_each = true;
+    } else if (a[0] == '-' && a[1]) {
+      return usage_error("unknown option '%s'", a);
+    } else if (!o->file) {
+      o->file = a;
+    } else {
+      return usage_error("more than one input file ('%s')", a);
+    }
+  }
+  return 0;
+}
+
+/* Reads the whole file; a directory, an unreadable or a huge file is
+ * "cannot read 'FILE': reason". */
+static char *read_source(const char *path, size_t *len) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
+    return NULL;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "nncc: error: cannot read '%s': it is a directory\n", path);
+    return NULL;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (n + 1 >= cap) {
+      if (cap >= MAX_SOURCE_BYTES) {
+        fprintf(stderr, "nncc: error: cannot read '%s': larger than %u MiB\n", path,
+                MAX_SOURCE_BYTES >> 20);
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      cap *= 2;
+      buf = realloc(buf, cap);
+    }
+    size_t k = fread(buf + n, 1, cap - n - 1, f);
+    if (k == 0) break;
+    n += k;
+  }
+  if (ferror(f)) {
+    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
+    free(buf);
+    fclose(f);
+    return NULL;
+  }
+  fclose(f);
+  buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* --emit=params: every param and state with shape and initializer. */
+static void print_params(FILE *out, const Graph *g) {
+  int64_t total = 0;
+  int count = 0;
+  size_t width = 4;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (n->op == OP_VAR && (n->roles & (ROLE_PARAM | ROLE_STATE)) && strlen(n->name) > width)
+      width = strlen(n->name);
+  }
+  fprintf(out, "# model %s\n%-*s  %-5s  %-18s  %-24s  %s\n", g->name, (int)width, "name", "role",
+          "type", "init", "elements");
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (n->op != OP_VAR || !(n->roles & (ROLE_PARAM | ROLE_STATE))) continue;
+    char ts[TYPE_STR_MAX], init[96];
+    int k = snprintf(init, sizeof init, "%s(", init_name(n->init));
+    for (int a = 0; a < init_nargs(n->init); a++)
+      k += snprintf(init + k, sizeof init - (size_t)k, a ? ", %g" : "%g", n->init_arg[a]);
+    snprintf(init + k, sizeof init - (size_t)k, ")");
+    int64_t numel = type_numel(&n->type);
+    fprintf(out, "%-*s  %-5s  %-18s  %-24s  %lld\n", (int)width, n->name,
+            n->roles & ROLE_PARAM ? "param" : "state", type_str(&n->type, ts, sizeof ts), init,
+            (long long)numel);
+    if (n->roles & ROLE_PARAM) {
+      total += numel;
+      count++;
+    }
+  }
+  fprintf(out, "# %d param tensors, %lld trainable values\n", count, (long long)total);
+}
+
+/* Writes through a temporary file renamed into place, so a failed run
+ * never leaves a half-written OUT behind. */
+static FILE *open_output(const char *path, char **tmp_path) {
+  *tmp_path = NULL;
+  if (!path || !strcmp(path, "-")) return stdout;
+  size_t n = strlen(path) + 16;
+  char *tmp = malloc(n);
+  snprintf(tmp, n, "%s.tmpXXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    fprintf(stderr, "nncc: error: cannot write '%s': %s\n", path, strerror(errno));
+    free(tmp);
+    return NULL;
+  }
+  *tmp_path = tmp;
+  return fdopen(fd, "w");
+}
+
+static int close_output(FILE *f, const char *path, char *tmp_path, bool ok) {
+  if (f == stdout) {
+    fflush(stdout);
+    return 0;
+  }
+  bool write_ok = !ferror(f);
+  write_ok &= fclose(f) == 0;
+  if (ok && write_ok && rename(tmp_path, path) == 0) {
+    free(tmp_path);
+    return 0;
+  }
+  if (ok) fprintf(stderr, "nncc: error: cannot write '%s': %s\n", path, strerror(errno));
+  unlink(tmp_path);
+  free(tmp_path);
+  return -1;
+}
+
+/* Stages that later issues bring (autodiff, codegen, training) answer
+ * with a clear message instead of pretending. */
+static int not_yet(const char *what) {
+  fprintf(stderr, "nncc: error: %s is not available in this version of nncc: it needs %s\n", what,
+          strstr(what, "grad") ? "autodiff" : "code generation");
+  return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    fputs(usage_text, stdout);
+    int n;
+    const Pass *ps = pass_list(&n);
+    fputs("\npasses (for --print-after):\n", stdout);
+    for (int i = 0; i < n; i++) printf("  %-8s %s\n", ps[i].name, ps[i].what);
+    return EXIT_OK;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "--version")) {
+    CgHostInfo info;
+    char err[128] = "";
+    int ok = cg_host_info(&info, err, sizeof err);
+    printf("nncc 0.1 (LLVM %s)\n", info.llvm_version);
+    if (ok) printf("host: %s, cpu %s, %d-bit vectors\n", info.triple, info.cpu, info.vector_bits);
+    else printf("host: %s\n", err);
+    return EXIT_OK;
+  }
+  Options o = {0};
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc;
+  if (!o.file) return usage_error("no input file%s", "");
+
+  bool is_check = !strcmp(o.command, "check");
+  if (!strcmp(o.command, "compile") && !o.emit && !o.print_after && !o.print_after_all &&
+      !o.time_passes && !o.out)
+    return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
+  if (o.print_after && !pass_by_name(o.print_after))
+    return usage_error("--print-after: unknown pass '%s' (see nncc --help)", o.print_after);
+  static const char *const stages[] = {"ast", "ir", "grad", "opt", "fused", "memory",
+                                       "llvm", "asm", "dot", "params"};
+  if (o.emit) {
+    bool known = false;
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) known |= !strcmp(o.emit, stages[i]);
+    if (!known) return usage_error("unknown --emit stage '%s'", o.emit);
+  }
+
+  size_t len = 0;
+  char *src = read_source(o.file, &len);
+  if (!src) return EXIT_COMPILE;
+  Arena arena = {0};
+  Diag d;
+  diag_init(&d, o.file, src, len, stderr);
+  d.color = isatty(2) && !getenv("NO_COLOR");
+  char *base_dir = dir_of(o.file);
+  ElabOptions eo = {.overrides = o.overrides, .n_overrides = o.n_overrides, .base_dir = base_dir};
+
+  /* -D names must be constants of the program: check that before
+   * elaborating, so a typo is a usage error, not a silent no-op */
+  int ntok;
+  Token *toks = lex(&arena, &d, &ntok);
+  Program *prog = parse_program(&arena, &d, toks, ntok);
+  int exit_code = EXIT_OK;
+  Module *m = NULL;
+  if (!d.n_errors) {
+    for (int i = 0; i < o.n_overrides; i++) {
+      bool found = false;
+      for (int k = 0; k < prog->n_items; k++)
+        found |= prog->items[k]->kind == ITEM_CONST && !strcmp(prog->items[k]->name, o.overrides[i].name);
+      if (!found) {
+        exit_code = usage_error("-D %s: no constant with that name in the program", o.overrides[i].name);
+        goto done;
+      }
+    }
+    if (o.emit && !strcmp(o.emit, "ast")) {
+      char *tmp;
+      FILE *out = open_output(o.out, &tmp);
+      if (!out) { exit_code = EXIT_COMPILE; goto done; }
+      ast_print_program(out, prog);
+      if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+      goto done;
+    }
+    eo.max_nodes = 1000000;
+    m = elaborate(&arena, &d, prog, &eo);
+  }
+  if (d.n_errors) {
+    exit_code = EXIT_COMPILE;
+    goto done;
+  }
+  if (o.model && !ir_module_graph(m, o.model)) {
+    fprintf(stderr, "nncc: error: no model named '%s' in '%s'\n", o.model, o.file);
+    exit_code = EXIT_USAGE;
+    goto done;
+  }
+  if (m->n_graphs == 0) {
+    diag_warning(&d, (SrcLoc){0, 0}, "no model in '%s'", o.file);
+    if (o.out && !o.emit) {
+      fprintf(stderr, "nncc: error: nothing to compile: '%s' defines no model\n", o.file);
+      exit_code = EXIT_COMPILE;
+    }
+    goto done;
+  }
+  if (o.model) {  /* keep only the selected model */
+    Graph *g = ir_module_graph(m, o.model);
+    m->graphs[0] = g;
+    m->n_graphs = 1;
+  }
+
+  PassOptions po = {.print_after = o.print_after, .print_after_all = o.print_after_all,
+                    .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout};
+  bool full = o.emit && strcmp(o.emit, "ir") && strcmp(o.emit, "params");
+  if (!full && !o.print_after && !o.print_after_all) po.stop_after = "reach";
+  if (!pass_run_pipeline(m, &d, &po)) {
+    exit_code = EXIT_COMPILE;
+    goto done;
+  }
+  for (int i = 0; i < m->n_graphs; i++)
+    if (ir_verify(m->graphs[i], stderr)) {
+      fprintf(stderr, "nncc: internal error: the IR of model '%s' does not verify\n", m->graphs[i]->name);
+      exit_code = EXIT_COMPILE;
+      goto done;
+    }
+  if (is_check) goto done;
+  if (strcmp(o.command, "compile")) {
+    exit_code = not_yet(strcmp(o.command, "gradcheck") ? o.command : "gradcheck");
+    goto done;
+  }
+  if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params"))) {
+    char *tmp;
+    FILE *out = open_output(o.out, &tmp);
+    if (!out) { exit_code = EXIT_COMPILE; goto done; }
+    if (!strcmp(o.emit, "params"))
+      for (int i = 0; i < m->n_graphs; i++) print_params(out, m->graphs[i]);
+    else
+      ir_print_module(out, m);
+    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    goto done;
+  }
+  if (o.emit) {
+    char what[64];
+    snprintf(what, sizeof what, "--emit=%s", o.emit);
+    exit_code = not_yet(what);
+  } else if (o.out) {
+    exit_code = not_yet("compiling to a shared library (-o)");
+  }
+
+done:
+  fflush(stdout);
+  arena_free(&arena);
+  free(base_dir);
+  free(src);
+  for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+  return exit_code;
+}
