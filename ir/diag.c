@@ -124,5 +124,6 @@ const char *diag_closest(const char *name, const char *const *cands, int n) {
       best = cands[i];
     }
   }
-  return best_d <= limit ? best : NULL;
+  /* replacing every letter is no suggestion: 'q' is not close to 'a' */
+  return best_d <= limit && (size_t)best_d < len ? best : NULL;
 }

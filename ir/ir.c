@@ -47,7 +47,8 @@ int64_t type_numel(const Type *t) {
 
 char *type_str(const Type *t, char *buf, size_t size) {
   size_t k = (size_t)snprintf(buf, size, "%s[", dtype_name(t->dtype));
-  for (int i = 0; i < t->rank && k < size; i++)
+  int rank = t->rank < 0 ? 0 : t->rank > IR_MAX_RANK ? IR_MAX_RANK : t->rank;  /* corrupt types print */
+  for (int i = 0; i < rank && k < size; i++)
     k += (size_t)snprintf(buf + k, size - k, i ? ",%lld" : "%lld", (long long)t->dim[i]);
   if (k < size) snprintf(buf + k, size - k, "]");
   return buf;

@@ -237,17 +237,20 @@ bool ir_broadcast(const Type *a, const Type *b, Type *out);
 /* ------------------------------------------------- printer and reader */
 
 /* The text form, read back by ir_read:
- *   graph mlp {
+ *   # nncc graph IR
+ *   graph mlp @2:1 {
  *     %x = input : f32[64,784] @3:9
- *     %w1 = param : f32[784,128] init=he_normal() @4:9
+ *     %w1 = param : f32[784,128] init=uniform(-0.1, 0.1) @4:9
  *     %3 = matmul %x, %w1 : f32[64,128] @6:11
  *     %h = relu %3 : f32[64,128] @6:7
+ *     %5 = const value=0.5 : f32[] @7:11
  *     %s = sum %h axes=[1] keepdims=false : f32[64] @7:7
  *     output logits=%h
  *     loss %l
  *   }
+ * A var prints its role word (input, param, state; `var` without one).
  * Names are made unique by the printer (".1", ".2" for re-bindings);
- * unnamed values print as %<id>. */
+ * unnamed values print as %<id>. `@line:col` is the source location. */
 void ir_print_graph(FILE *out, const Graph *g);
 void ir_print_module(FILE *out, const Module *m);
 /* Parses text printed by ir_print_*; errors go to d (whose source is the

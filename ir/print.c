@@ -14,7 +14,7 @@
  * suffix only when it is exactly the one this rule would have chosen, so
  * print -> read -> print is the identity even for names that happen to end
  * in ".<digits>". */
-#include "ir/ir.h"
+#include "ir/ir_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,7 +24,7 @@
 
 /* A string -> pointer hash map over caller-owned key bytes, plus for each
  * key the next suffix worth trying in ir_namemap_first_free. Internal to
- * ir/ (declared again in read.c and verify.c, not in ir.h): it exists so
+ * ir/ (declared in ir_internal.h): it exists so
  * that printer and reader apply one suffix rule, and so that neither goes
  * quadratic on a million nodes that share one name. */
 typedef struct NameEntry {
@@ -41,11 +41,6 @@ typedef struct IrNameMap {
   size_t count;
 } IrNameMap;
 
-IrNameMap *ir_namemap_new(void);
-void ir_namemap_free(IrNameMap *m);
-void **ir_namemap_get(IrNameMap *m, const char *key, size_t len);
-bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val);
-uint64_t ir_namemap_first_free(IrNameMap *m, const char *base, size_t len);
 
 static uint64_t name_hash(const char *s, size_t len) {
   uint64_t h = 1469598103934665603u;  /* FNV-1a */

@@ -4,7 +4,10 @@
  * ir_read, which rebuilds the graphs through the ordinary builder and runs
  * ir_infer on every node, so a dump edited by hand is checked exactly like
  * a graph the frontend made: a printed type that is not what the op gives
- * is an error. The text may be anything (a truncated file, random bytes):
+ * is an error, and so are the graph invariants of ir_verify that text can
+ * break (one f32[] loss, unique var names), so that whatever reads cleanly
+ * also verifies - except a `var` without a role, which the printer writes
+ * for such a var and the reader accepts back. The text may be anything (a truncated file, random bytes):
  * every problem is a diagnostic at its line:col in the IR text, the reader
  * keeps going to the end to report them all, and returns NULL if there was
  * any. Nothing in here recurses, every loop consumes input, and the
@@ -17,22 +20,13 @@
  * with the node, attribute, type and location rules above each parse
  * function. Tokens: WORD [A-Za-z_][A-Za-z0-9_.]*, VALUE '%' [A-Za-z0-9_.:]+,
  * NUM (an optionally negative decimal number, or -inf), punctuation. */
-#include "ir/ir.h"
+#include "ir/ir_internal.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The name map of print.c, shared so that the reader undoes exactly the
- * suffixes the printer adds. Internal to ir/. */
-typedef struct IrNameMap IrNameMap;
-IrNameMap *ir_namemap_new(void);
-void ir_namemap_free(IrNameMap *m);
-void **ir_namemap_get(IrNameMap *m, const char *key, size_t len);
-bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val);
-uint64_t ir_namemap_first_free(IrNameMap *m, const char *base, size_t len);
 
 #define READ_MAX_NODES 1000000           /* as the frontend's expansion limit */
 #define READ_MAX_LIST 64                 /* elements of one attribute list */

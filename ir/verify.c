@@ -10,17 +10,10 @@
  * It must survive the corrupt graphs it exists to catch: each check runs
  * only when the ones it depends on passed (ir_infer is never handed a node
  * it would trip on), and nothing in the graph is written. */
-#include "ir/ir.h"
+#include "ir/ir_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* The name map of print.c, for the var-name check. Internal to ir/. */
-typedef struct IrNameMap IrNameMap;
-IrNameMap *ir_namemap_new(void);
-void ir_namemap_free(IrNameMap *m);
-void **ir_namemap_get(IrNameMap *m, const char *key, size_t len);
-bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val);
 
 typedef struct Verifier {
   const Graph *g;
