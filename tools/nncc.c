@@ -353,6 +353,9 @@ int main(int argc, char **argv) {
 
   PassOptions po = {.print_after = o.print_after, .print_after_all = o.print_after_all,
                     .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout};
+#ifndef NDEBUG
+  po.verify_each = true;  /* debug builds verify after every pass */
+#endif
   bool full = o.emit && strcmp(o.emit, "ir") && strcmp(o.emit, "params");
   if (!full && !o.print_after && !o.print_after_all) po.stop_after = "reach";
   if (!pass_run_pipeline(m, &d, &po)) {

@@ -13,7 +13,8 @@
  *     # STDERR: <line>         expected stderr, every line, in order
  *
  * nncc runs in the file's directory on its bare name, so messages read
- * "name.nn:3:7: error: ...". Outputs that are graph IR are also read back
+ * "name.nn:3:7: error: ...", with --verify-each (ir_verify after every
+ * pass). Outputs that are graph IR are also read back
  * with ir_read and printed again: the text must survive the round trip.
  *
  * Expected lines are updated deliberately, never silently: run with
@@ -184,7 +185,7 @@ START_TEST(golden_file) {
   *slash = 0;
   /* run in the file's directory so messages name the bare file */
   char full[4096];
-  snprintf(full, sizeof full, "%s %s", args, target[0] ? target : slash + 1);
+  snprintf(full, sizeof full, "%s --verify-each %s", args, target[0] ? target : slash + 1);
   char cwd[1024];
   ck_assert(getcwd(cwd, sizeof cwd) != NULL);
   ck_assert(chdir(dir) == 0);
