@@ -42,8 +42,10 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
   if (!o) o = &none;
   FILE *out = o->out ? o->out : stdout;
   double ms[N_PASSES] = {0};
+  bool ran[N_PASSES] = {false};
   bool ok = true;
   for (int p = 0; p < N_PASSES && ok; p++) {
+    ran[p] = true;
     for (int gi = 0; gi < m->n_graphs; gi++) {
       Graph *g = m->graphs[gi];
       double t0 = now_ms();
@@ -65,7 +67,8 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
     for (int p = 0; p < N_PASSES; p++) total += ms[p];
     fprintf(stderr, "===- pass execution timing -===\n  %10s  %6s  %s\n", "ms", "%", "pass");
     for (int p = 0; p < N_PASSES; p++)
-      fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", ms[p], total > 0 ? 100 * ms[p] / total : 0,
+      if (ran[p])
+        fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", ms[p], total > 0 ? 100 * ms[p] / total : 0,
               passes[p].name);
     fprintf(stderr, "  %10.3f  100.0%%  total\n", total);
   }

@@ -44,6 +44,12 @@ typedef struct Options {
   const char *model;
   const char *print_after;
   bool print_after_all, time_passes, verify_each;
+  /* options of code generation and training (SPEC §3), parsed now so that
+   * the documented command lines are accepted */
+  const char *header, *target_cpu, *prefix, *save, *resume, *load, *log;
+  int opt_level, threads;
+  long long epochs, seed;
+  bool quiet;
   ConstOverride overrides[64];
   int n_overrides;
 } Options;
@@ -66,6 +72,7 @@ static int parse_define(Options *o, const char *arg) {
   char *end;
   errno = 0;
   long long i = strtoll(v, &end, 10);
+  if (*v && !*end && errno == ERANGE) return usage_error("-D %s: the integer is too large", arg);
   if (*v && !*end && errno == 0) {
     ov->is_int = true;
     ov->ival = i;
@@ -80,31 +87,94 @@ static int parse_define(Options *o, const char *arg) {
   return 0;
 }
 
+/* Options that take a value, as "--opt VALUE" or "--opt=VALUE". */
+static const char *const value_options[] = {
+    "-o", "--model", "--header", "--target-cpu", "--prefix", "--epochs", "--seed",
+    "--threads", "--save", "--resume", "--log", "--load"};
+
+static int set_value_option(Options *o, const char *opt, const char *v) {
+  char *end;
+  if (!strcmp(opt, "-o")) o->out = v;
+  else if (!strcmp(opt, "--model")) o->model = v;
+  else if (!strcmp(opt, "--header")) o->header = v;
+  else if (!strcmp(opt, "--target-cpu")) o->target_cpu = v;
+  else if (!strcmp(opt, "--prefix")) o->prefix = v;
+  else if (!strcmp(opt, "--save")) o->save = v;
+  else if (!strcmp(opt, "--resume")) o->resume = v;
+  else if (!strcmp(opt, "--log")) o->log = v;
+  else if (!strcmp(opt, "--load")) o->load = v;
+  else {  /* integers */
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < 0) {
+      fprintf(stderr, "nncc: error: %s needs a non-negative integer, got '%s'\n", opt, v);
+      return EXIT_USAGE;
+    }
+    if (!strcmp(opt, "--epochs")) {
+      if (n < 1) return usage_error("--epochs must be >= 1, got %s", v);
+      o->epochs = n;
+    } else if (!strcmp(opt, "--seed")) {
+      o->seed = n;
+    } else {
+      if (n < 1 || n > 1024) return usage_error("--threads must be in 1..1024, got %s", v);
+      o->threads = (int)n;
+    }
+  }
+  return 0;
+}
+
+/* The command is the first word that is not an option (so -D may come
+ * before it, SPEC §6); without one, the first word is the input file. */
 static int parse_args(int argc, char **argv, Options *o) {
   static const char *const commands[] = {"check", "train", "eval", "gradcheck", "bench"};
   o->command = "compile";
+  o->opt_level = 2;
+  o->seed = -1;
+  bool seen_positional = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (i == 1)
-      for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (!strcmp(a, commands[k])) {
-          o->command = a;
-          a = NULL;
-          break;
-        }
-    if (!a) continue;
-    if (!strcmp(a, "-D") && i + 1 < argc) {
+    if (a[0] != '-' || !a[1]) {
+      if (!seen_positional)
+        for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+          if (!strcmp(a, commands[k])) {
+            o->command = a;
+            a = NULL;
+            break;
+          }
+      seen_positional = true;
+      if (!a) continue;
+      if (o->file) return usage_error("more than one input file ('%s')", a);
+      o->file = a;
+      continue;
+    }
+    bool matched = false;
+    for (size_t k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
+      const char *opt = value_options[k];
+      size_t len = strlen(opt);
+      if (strncmp(a, opt, len)) continue;
+      if (a[len] == '=') {
+        if (set_value_option(o, opt, a + len + 1)) return EXIT_USAGE;
+      } else if (!a[len]) {
+        if (i + 1 >= argc) return usage_error("option '%s' needs a value", opt);
+        if (set_value_option(o, opt, argv[++i])) return EXIT_USAGE;
+      } else {
+        continue;
+      }
+      matched = true;
+      break;
+    }
+    if (matched) continue;
+    if (!strcmp(a, "-D")) {
+      if (i + 1 >= argc) return usage_error("option '%s' needs NAME=VALUE", a);
       if (parse_define(o, argv[++i])) return EXIT_USAGE;
-    } else if (!strncmp(a, "-D", 2) && a[2]) {
+    } else if (!strncmp(a, "-D", 2)) {
       if (parse_define(o, a + 2)) return EXIT_USAGE;
+    } else if (a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o->opt_level = a[2] - '0';
+    } else if (!strcmp(a, "--quiet")) {
+      o->quiet = true;
     } else if (!strncmp(a, "--emit=", 7)) {
       o->emit = a + 7;
-    } else if (!strcmp(a, "-o") && i + 1 < argc) {
-      o->out = argv[++i];
-    } else if (!strcmp(a, "--model") && i + 1 < argc) {
-      o->model = argv[++i];
-    } else if (!strncmp(a, "--model=", 8)) {
-      o->model = a + 8;
     } else if (!strncmp(a, "--print-after=", 14)) {
       o->print_after = a + 14;
     } else if (!strcmp(a, "--print-after-all")) {
@@ -113,12 +183,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->time_passes = true;
     } else if (!strcmp(a, "--verify-each")) {
       o->verify_each = true;
-    } else if (a[0] == '-' && a[1]) {
-      return usage_error("unknown option '%s'", a);
-    } else if (!o->file) {
-      o->file = a;
     } else {
-      return usage_error("more than one input file ('%s')", a);
+      return usage_error("unknown option '%s'", a);
     }
   }
   return 0;
