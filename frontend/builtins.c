@@ -408,8 +408,10 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
   case B_FLATTEN: {
     Node *x = to_tensor(E, &a[0], DT_F32, "x");
     if (!x) return err_value(loc);
-    if (x->type.rank < 1) {
-      elab_error(E, loc, "'flatten' needs a tensor of rank >= 1, got a scalar");
+    if (x->type.rank < 2) {  /* as torch.flatten(x, 1), which rejects rank 1 */
+      char ts[TYPE_STR_MAX];
+      elab_error(E, loc, "'flatten' keeps dimension 0 and needs rank >= 2, got %s",
+                 type_str(&x->type, ts, sizeof ts));
       return err_value(loc);
     }
     int64_t shape[2] = {x->type.dim[0], type_numel(&x->type) / x->type.dim[0]};
@@ -427,7 +429,15 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
     }
     int64_t axis = a[1].i;
     if (b->id == B_STACK) {
-      /* stack = insert a unit axis into each, then concat along it */
+      /* stack = insert a unit axis into each, then concat along it; the
+       * shapes are checked here so the message speaks of stack */
+      for (int i = 1; i < k; i++)
+        if (!type_eq(&ins[i]->type, &ins[0]->type)) {
+          char ta[TYPE_STR_MAX], tb[TYPE_STR_MAX];
+          elab_error(E, a[0].items[i].loc, "cannot stack %s and %s: stack needs equal shapes",
+                     type_str(&ins[0]->type, ta, sizeof ta), type_str(&ins[i]->type, tb, sizeof tb));
+          return err_value(loc);
+        }
       int r = ins[0]->type.rank;
       int64_t ax = axis < 0 ? axis + r + 1 : axis;
       if (ax < 0 || ax > r) {

@@ -117,6 +117,14 @@ const char *value_kind_name(const Value *v) {
   return "?";
 }
 
+/* A number as Python prints it: 64.0 for an integral float, so that a
+ * message about a float never shows what looks like an integer. */
+const char *fmt_num(double f, char *buf, size_t size) {
+  if (f == floor(f) && fabs(f) < 1e16) snprintf(buf, size, "%.1f", f);
+  else snprintf(buf, size, "%g", f);
+  return buf;
+}
+
 /* ------------------------------------------------------- error helpers */
 
 /* Inside the prelude, locations are the user's call site: the prelude is
@@ -163,8 +171,9 @@ bool const_int(Elab *E, const Value *v, int64_t *out, const char *what) {
     *out = v->i;
     return true;
   }
+  char num[64];
   if (v->kind == V_NUM && !v->is_int)
-    elab_error(E, v->loc, "%s must be an integer, got %g", what, v->f);
+    elab_error(E, v->loc, "%s must be an integer, got %s", what, fmt_num(v->f, num, sizeof num));
   else if (!is_err(v))
     elab_error(E, v->loc, "%s must be a constant integer, got %s", what, value_kind_name(v));
   return false;
@@ -202,10 +211,17 @@ Node *to_tensor(Elab *E, const Value *v, DType like, const char *what) {
 
 /* ------------------------------------------------------------- scopes */
 
+/* Names of a frame: a list (source order, for "did you mean") and a hash
+ * map for lookups, so 100,000 names stay linear. */
 static Binding *frame_find(Frame *f, const char *name) {
-  for (Binding *b = f->vars; b; b = b->next)
-    if (!strcmp(b->name, name)) return b;
-  return NULL;
+  return f->index ? map_get(f->index, name) : NULL;
+}
+
+static void frame_add(Arena *a, Frame *f, Binding *b) {
+  if (!f->index) f->index = map_new(a);
+  b->next = f->vars;
+  f->vars = b;
+  map_put(f->index, b->name, b);
 }
 
 /* Binds name in the innermost frame; input/param/state names are fixed. */
@@ -227,8 +243,7 @@ static void bind(Elab *E, const char *name, SrcLoc loc, Value v, bool fixed) {
   b->name = name;
   b->val = v;
   b->fixed = fixed;
-  b->next = E->frame->vars;
-  E->frame->vars = b;
+  frame_add(E->a, E->frame, b);
 }
 
 static const Item *find_def(Elab *E, const char *name) {
@@ -243,6 +258,10 @@ static void unknown_name(Elab *E, const char *name, SrcLoc loc) {
   for (int i = 0; i < E->prog->n_items && n < 400; i++)
     if (E->prog->items[i]->kind == ITEM_CONST || E->prog->items[i]->kind == ITEM_DEF)
       cands[n++] = E->prog->items[i]->name;
+  const char *prelude[] = {"identity", "dense", "conv", "batchnorm", "layernorm", "weightnorm_dense",
+                           "embedding", "rnn_cell", "lstm_cell", "gru_cell"};
+  for (size_t i = 0; i < sizeof prelude / sizeof prelude[0] && n < 440; i++)
+    if (map_get(E->prelude_defs, prelude[i])) cands[n++] = prelude[i];
   const char **bn;
   int nb;
   builtin_names(&bn, &nb);
@@ -484,7 +503,13 @@ static Value elab_index(Elab *E, const Ast *e) {
       ok = false;
       continue;
     }
-    if (lo < 0 || hi > dim || lo >= hi) {
+    if (lo >= 0 && hi <= dim && lo == hi) {
+      elab_error(E, s->loc, "slice %lld:%lld is empty for dimension %d of %s", (long long)lo_raw,
+                 (long long)hi_raw, k, type_str(t, ts, sizeof ts));
+      ok = false;
+      continue;
+    }
+    if (lo < 0 || hi > dim || lo > hi) {
       elab_error(E, s->loc, "slice %lld:%lld is out of range for dimension %d of %s",
                  (long long)lo_raw, (long long)hi_raw, k, type_str(t, ts, sizeof ts));
       ok = false;
@@ -533,8 +558,11 @@ static Value elab_type(Elab *E, const Ast *e) {
       elab_error(E, d->loc, "a dimension must be a constant integer, got %s", value_kind_name(&dv));
       ok = false;
     } else if (!dv.is_int) {
-      elab_error(E, d->loc, "a dimension must be an integer >= 1, got %g", dv.f);
-      if (dv.f == floor(dv.f)) diag_note(E->d, elab_loc(E, d->loc), "write it without a decimal point");
+      char num[64];
+      elab_error(E, d->loc, "a dimension must be an integer >= 1, got %s", fmt_num(dv.f, num, sizeof num));
+      if (dv.f == floor(dv.f))
+        diag_note(E->d, elab_loc(E, d->loc), "'/' always gives a float: use '//' for integer "
+                  "division, and write integers without a decimal point");
       ok = false;
     } else if (dv.i < 1) {
       elab_error(E, d->loc, "a dimension must be an integer >= 1, got %lld", (long long)dv.i);
@@ -598,6 +626,7 @@ Value elab_expr(Elab *E, const Ast *e) {
       if (a->kind == AST_KWARG) {
         kw[i] = a->str;
         args[i] = elab_expr(E, a->lhs);
+        args[i].loc = a->loc;  /* errors about a keyword argument point at its name */
       } else {
         args[i] = elab_expr(E, a);
       }
@@ -796,12 +825,16 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   for (int j = 0; j < def->n_params; j++) {
     const DefParam *p = &def->params[j];
     if (p->pattern && !match_pattern(E, def, p, &bound[j], callee, loc)) return err_value(loc);
-    Binding *b = ARENA_NEW(E->a, Binding);
+    Binding *b = frame_find(callee, p->name);  /* a pattern name may take it first */
+    if (b) {
+      elab_error(E, p->loc, "parameter '%s' of '%s' is also a name in a shape pattern", p->name, def->name);
+      return err_value(loc);
+    }
+    b = ARENA_NEW(E->a, Binding);
     b->name = p->name;
     b->val = bound[j];
     b->fixed = false;
-    b->next = callee->vars;
-    callee->vars = b;
+    frame_add(E->a, callee, b);
   }
 
   /* enter */
@@ -1056,6 +1089,13 @@ static void elab_stmt(Elab *E, const Stmt *s, Value *ret) {
     Value b = elab_loop_bound(E, s->hi, &hi);
     if (is_err(&a) || is_err(&b)) return;
     for (int64_t t = lo; t < hi && !E->abort; t++) {
+      /* unrolling is expansion too: an empty or poisoned body must not
+       * spin for 2^32 iterations */
+      if (++E->iterations > (int64_t)E->opt->max_nodes && E->opt->max_nodes > 0) {
+        elab_error(E, s->loc, "for loops unroll more than %d iterations in total", E->opt->max_nodes);
+        E->abort = true;
+        return;
+      }
       Binding *var = frame_find(E->frame, s->names[0]);
       if (var && var->fixed) {
         elab_error(E, s->name_locs[0], "'%s' is already defined and cannot be re-bound", s->names[0]);
@@ -1100,8 +1140,11 @@ static void elab_stmt(Elab *E, const Stmt *s, Value *ret) {
         elab_error(E, s->exprs[i]->loc, "this value is already an output ('%s')", v.node->out_name);
         continue;
       }
+      int n_out = 0;
+      for (int k = 0; k < E->g->n_nodes; k++) n_out += (E->g->nodes[k]->roles & ROLE_OUTPUT) != 0;
       v.node->roles |= ROLE_OUTPUT;
       v.node->out_name = oname;
+      v.node->out_index = n_out;
       if (!v.node->name) v.node->name = oname;
     }
     return;
@@ -1207,13 +1250,12 @@ static void elab_consts(Elab *E) {
       *v = ov->is_int ? int_value(ov->ival, it->name_loc) : num_value(ov->value, it->name_loc);
     } else {
       *v = elab_expr(E, it->value);
-      if (is_err(v)) continue;
-      if (v->kind != V_NUM && v->kind != V_BOOL) {
+      if (!is_err(v) && v->kind != V_NUM && v->kind != V_BOOL) {
         elab_error(E, it->value->loc, "a constant must be a number, got %s", value_kind_name(v));
-        continue;
+        *v = err_value(it->name_loc);
       }
     }
-    map_put(E->consts, it->name, v);
+    map_put(E->consts, it->name, v);  /* a poisoned constant keeps later uses quiet */
   }
   E->frame = NULL;
 }
@@ -1228,6 +1270,13 @@ static void collect_defs(Elab *E, const Program *p, Map *into, bool user) {
       diag_note(E->d, prev->name_loc, "the first definition is here");
       continue;
     }
+    for (int a = 0; a < it->n_params; a++)
+      for (int b = 0; b < a; b++)
+        if (!strcmp(it->params[a].name, it->params[b].name)) {
+          diag_error(E->d, it->params[a].loc, "duplicate parameter name '%s' in def '%s'",
+                     it->params[a].name, it->name);
+          diag_note(E->d, it->params[b].loc, "'%s' was first declared here", it->params[b].name);
+        }
     if (user && builtin_find(it->name)) {
       diag_error(E->d, it->name_loc, "'%s' is a built-in op and cannot be redefined", it->name);
       continue;

@@ -51,8 +51,11 @@ typedef struct Binding {
 /* A call of a def in progress: its locals and its parameter scope. The
  * scope name ("h1", "h1.z") is resolved lazily, when the body declares its
  * first param or state, so defs without parameters use no name. */
+typedef struct Map Map;   /* string -> pointer hash map on the arena */
+
 typedef struct Frame {
-  Binding *vars;
+  Binding *vars;          /* newest first */
+  Map *index;             /* name -> Binding */
   const Item *def;        /* NULL for the model frame */
   struct Frame *parent;   /* the caller's frame */
   const Ast *call;        /* call site in the caller */
@@ -62,7 +65,6 @@ typedef struct Frame {
   bool user_code;         /* a user def (not the prelude) */
 } Frame;
 
-typedef struct Map Map;   /* string -> pointer hash map on the arena */
 Map *map_new(Arena *a);
 void *map_get(const Map *m, const char *key);
 void map_put(Map *m, const char *key, void *val);
@@ -86,6 +88,7 @@ typedef struct Elab {
   SrcLoc override_loc;    /* inside the prelude: the user's call site */
   bool in_prelude;
   bool abort;             /* a limit was hit: unwind without more errors */
+  int64_t iterations;     /* for-loop iterations unrolled so far */
   const Item **def_stack; /* for recursion errors */
   int n_def_stack;
 } Elab;
@@ -106,6 +109,7 @@ Node *to_tensor(Elab *E, const Value *v, DType like, const char *what);
 Value call_value(Elab *E, const Value *fn, const Ast *call, Value *args, const char **kw,
                  int n_args, SrcLoc loc);
 const char *value_kind_name(const Value *v);
+const char *fmt_num(double f, char *buf, size_t size);
 bool const_int(Elab *E, const Value *v, int64_t *out, const char *what);
 bool const_num(Elab *E, const Value *v, double *out, const char *what);
 

@@ -43,6 +43,7 @@ typedef struct Token {
   int64_t ival;       /* TK_INT */
   double fval;        /* TK_FLOAT (and TK_INT, converted) */
   const char *str;    /* TK_IDENT name / TK_STRING decoded value (arena) */
+  bool lex_error;     /* on a line where the lexer reported an error */
 } Token;
 
 const char *tok_kind_name(TokKind k);  /* "'('", "identifier", ... */
@@ -77,7 +78,7 @@ typedef struct Ast Ast;
 struct Ast {
   AstKind kind;
   SrcLoc loc;       /* representative token: the operator for binaries,
-                       the '(' for calls, the '[' for indexing */
+                       the callee's name for calls, the '[' for indexing */
   int64_t ival;
   double fval;
   const char *str;

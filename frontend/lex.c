@@ -16,6 +16,8 @@
  * the rest of the file. */
 #include "frontend/frontend.h"
 
+#include <stdarg.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,8 @@ typedef struct Lexer {
   Token *toks;        /* malloc'ed while lexing (realloc is amortized
                          O(1) and wastes nothing), copied to the arena */
   int n, cap;
+  int *bad_lines;     /* lines with a lexical error, ascending (malloc'ed) */
+  int n_bad, cap_bad;
 } Lexer;
 
 static bool is_digit(int c) { return c >= '0' && c <= '9'; }
@@ -78,6 +82,24 @@ static int at(const Lexer *L, size_t i) { return i < L->len ? (unsigned char)L->
  * case advances `line`, and strings and comments stop at a newline. */
 static SrcLoc loc_of(const Lexer *L, size_t off) {
   return (SrcLoc){L->line, (int)(off - L->line_start) + 1};
+}
+
+/* A lexical error. Its line is remembered: the tokens of that line are
+ * flagged so the parser stays quiet there instead of adding a second,
+ * consequential error for the same mistake. */
+static void lex_err(Lexer *L, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void lex_err(Lexer *L, SrcLoc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diag_verror(L->diag, loc, fmt, ap);
+  va_end(ap);
+  if (L->n_bad && L->bad_lines[L->n_bad - 1] >= loc.line) return;
+  if (L->n_bad == L->cap_bad) {
+    L->cap_bad = L->cap_bad ? 2 * L->cap_bad : 16;
+    L->bad_lines = realloc(L->bad_lines, sizeof(int) * (size_t)L->cap_bad);
+    if (!L->bad_lines) nncc_fatal("out of memory");
+  }
+  L->bad_lines[L->n_bad++] = loc.line;
 }
 
 /* Writes s[0..n) into buf (QUOTE_MAX + 4 bytes), cut with "..." if long. */
@@ -135,7 +157,7 @@ static void lex_number(Lexer *L) {
   char q[QUOTE_MAX + 4];
   if (!ok) {
     while (is_alnum(at(L, p))) p++;
-    diag_error(L->diag, loc_of(L, s), "invalid number '%s'", clip(q, L->src + s, p - s));
+    lex_err(L, loc_of(L, s), "invalid number '%s'", clip(q, L->src + s, p - s));
     /* placeholder of the kind it looked like: no second error from the parser */
     push(L, is_float ? TK_FLOAT : TK_INT, s, p);
     L->pos = p;
@@ -147,7 +169,7 @@ static void lex_number(Lexer *L) {
     for (size_t i = s; i < p; i++) {
       int dig = L->src[i] - '0';
       if (v > (INT64_MAX - dig) / 10) {
-        diag_error(L->diag, t->loc, "integer literal '%s' is too large",
+        lex_err(L, t->loc, "integer literal '%s' is too large",
                    clip(q, L->src + s, p - s));
         v = 0;
         break;
@@ -166,7 +188,7 @@ static void lex_number(Lexer *L) {
     t->fval = strtod(buf, NULL);
     if (buf != small) free(buf);
     if (isinf(t->fval)) {
-      diag_error(L->diag, t->loc, "number literal '%s' is too large", clip(q, L->src + s, p - s));
+      lex_err(L, t->loc, "number literal '%s' is too large", clip(q, L->src + s, p - s));
       t->fval = 0;
     }
   }
@@ -193,7 +215,7 @@ static void lex_string(Lexer *L) {
   for (size_t i = s + 1; i < p; i++) {
     char c = L->src[i];
     if (c == 0) {
-      diag_error(L->diag, loc_of(L, i), "NUL byte in source");
+      lex_err(L, loc_of(L, i), "NUL byte in source");
       continue;
     }
     if (c != '\\') {
@@ -203,20 +225,23 @@ static void lex_string(Lexer *L) {
     if (i + 1 >= p) break;  /* a '\' right before the newline or end: unterminated */
     char e = L->src[++i];
     if (e == 0) {
-      diag_error(L->diag, loc_of(L, i), "NUL byte in source");
+      lex_err(L, loc_of(L, i), "NUL byte in source");
     } else if (e == '"' || e == '\\') {
       val[n++] = e;
     } else if (e == 'n') {
       val[n++] = '\n';
     } else if ((unsigned char)e >= 0x20 && (unsigned char)e < 0x7f) {
-      diag_error(L->diag, loc_of(L, i - 1), "unknown escape '\\%c' in string", e);
+      lex_err(L, loc_of(L, i - 1), "unknown escape '\\%c' in string", e);
     } else {
-      diag_error(L->diag, loc_of(L, i - 1), "unknown escape ('\\' and byte 0x%02x) in string",
+      lex_err(L, loc_of(L, i - 1), "unknown escape ('\\' and byte 0x%02x) in string",
                  (unsigned char)e);
     }
   }
   val[n] = 0;
-  if (!closed) diag_error(L->diag, loc_of(L, s), "unterminated string");
+  if (!closed) {
+    lex_err(L, loc_of(L, s), "unterminated string");
+    L->depth = 0;  /* the string ate any ')': let the newline end the statement */
+  }
   Token *t = push(L, TK_STRING, s, end);
   t->str = val;
   L->pos = end;
@@ -298,14 +323,14 @@ static void bad_byte(Lexer *L) {
   SrcLoc loc = loc_of(L, s);
   L->pos++;
   if (c == 0) {
-    diag_error(L->diag, loc, "NUL byte in source");
+    lex_err(L, loc, "NUL byte in source");
   } else if (c >= 0x80) {
     while (L->pos < L->len && (unsigned char)L->src[L->pos] >= 0x80) L->pos++;
-    diag_error(L->diag, loc, "unexpected byte 0x%02x", c);
+    lex_err(L, loc, "unexpected byte 0x%02x", c);
   } else if (c < 0x20 || c == 0x7f) {
-    diag_error(L->diag, loc, "unexpected byte 0x%02x", c);
+    lex_err(L, loc, "unexpected byte 0x%02x", c);
   } else {
-    diag_error(L->diag, loc, "unexpected character '%c'", c);
+    lex_err(L, loc, "unexpected character '%c'", c);
   }
 }
 
@@ -324,7 +349,7 @@ Token *lex(Arena *a, Diag *d, int *n_tokens) {
     } else if (c == '#') {  /* comment: any bytes but NUL, up to the newline */
       size_t p = s + 1;
       while (p < L.len && L.src[p] != '\n') {
-        if (L.src[p] == 0) diag_error(d, loc_of(&L, p), "NUL byte in source");
+        if (L.src[p] == 0) lex_err(&L, loc_of(&L, p), "NUL byte in source");
         p++;
       }
       L.pos = p;
@@ -344,6 +369,11 @@ Token *lex(Arena *a, Diag *d, int *n_tokens) {
   Token *out = ARENA_ARRAY(a, Token, L.n);
   memcpy(out, L.toks, sizeof(Token) * (size_t)L.n);
   free(L.toks);
+  for (int i = 0, b = 0; i < L.n && b < L.n_bad; i++) {
+    while (b < L.n_bad && L.bad_lines[b] < out[i].loc.line) b++;
+    if (b < L.n_bad && L.bad_lines[b] == out[i].loc.line) out[i].lex_error = true;
+  }
+  free(L.bad_lines);
   if (n_tokens) *n_tokens = L.n;
   return out;
 }

@@ -31,6 +31,7 @@ typedef struct Parser {
   int depth;         /* nesting level now (see the header comment) */
   bool panic;        /* an error was reported in this statement: stay quiet */
   bool stop;         /* nesting limit hit: ignore the rest of the file */
+  bool in_train;     /* in a train block: `loss` may name the metric */
   Token eof;         /* what peek returns at the end or once stopped */
 } Parser;
 
@@ -81,6 +82,10 @@ static void error_at(Parser *p, SrcLoc loc, const char *fmt, ...)
 static void error_at(Parser *p, SrcLoc loc, const char *fmt, ...) {
   if (p->panic || p->stop) return;
   p->panic = true;
+  /* the lexer already reported this line: a parse error here would only
+   * be its echo (a skipped byte leaves a hole in the statement) */
+  if (p->pos < p->n && p->toks[p->pos].lex_error && p->toks[p->pos].loc.line == loc.line) return;
+  if (p->pos > 0 && p->toks[p->pos - 1].lex_error && p->toks[p->pos - 1].loc.line == loc.line) return;
   va_list ap;
   va_start(ap, fmt);
   diag_verror(p->diag, loc, fmt, ap);
@@ -307,7 +312,8 @@ static Ast *parse_subs(Parser *p, Ast *e, bool allow_empty) {
 /* args := [arg (',' arg)* [',']]
  * arg  := IDENT '=' expr | expr        (keyword arguments come last) */
 static Ast *parse_call(Parser *p, Ast *callee) {
-  Ast *call = new_ast(p, AST_CALL, next(p)->loc);  /* at the '(' */
+  next(p);  /* '(' */
+  Ast *call = new_ast(p, AST_CALL, callee->loc);  /* at the callee: `dense(` */
   call->lhs = callee;
   int cap = 0;
   bool seen_kw = false;
@@ -350,6 +356,15 @@ static Ast *parse_primary(Parser *p) {
     e = new_ast(p, t->kind == TK_INT ? AST_INT : AST_FLOAT, t->loc);
     e->ival = t->ival;
     e->fval = t->fval;
+    return e;
+  case TK_KW_LOSS:
+    if (!p->in_train) {
+      keyword_as_name(p, t);
+      return NULL;
+    }
+    next(p);  /* metrics = [accuracy, loss] */
+    e = new_ast(p, AST_NAME, t->loc);
+    e->str = "loss";
     return e;
   case TK_STRING:
     next(p);
@@ -714,9 +729,11 @@ static Item *parse_train(Parser *p) {
     }
     int before = p->pos;
     TrainKey k = {0};
+    p->in_train = true;
     if ((k.key = expect_name(p, "a setting name", &k.loc)) && expect(p, TK_ASSIGN) &&
         (k.value = parse_expr(p)))
       end_of_stmt(p);
+    p->in_train = false;
     if (p->panic) recover_stmt(p, before);
     else PUSH(p, it->keys, it->n_keys, cap, k);
   }

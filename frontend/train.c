@@ -14,6 +14,7 @@ typedef struct CallArgs {
   int n;
   const char *kw[16];
   const Ast *ast[16];
+  SrcLoc kw_loc[16];   /* the keyword's own location (the value's if positional) */
   Value val[16];
   bool used[16];
 } CallArgs;
@@ -41,6 +42,7 @@ static bool call_args(Elab *E, const Ast *e, CallArgs *c, const char *what) {
     const Ast *a = e->items[i];
     c->kw[i] = a->kind == AST_KWARG ? a->str : NULL;
     c->ast[i] = a->kind == AST_KWARG ? a->lhs : a;
+    c->kw_loc[i] = a->loc;
     c->val[i] = elab_expr(E, c->ast[i]);
     if (is_err(&c->val[i])) return false;
   }
@@ -65,9 +67,27 @@ static Value *take(CallArgs *c, const char *kw, int position) {
   return NULL;
 }
 
+/* Where each optimizer hyperparameter was written, for range errors. */
+typedef struct ArgLocs {
+  const char *name[16];
+  SrcLoc loc[16];
+  int n;
+} ArgLocs;
+static ArgLocs arg_locs;
+
+static SrcLoc arg_loc(const char *name, SrcLoc fallback) {
+  for (int i = 0; i < arg_locs.n; i++)
+    if (!strcmp(arg_locs.name[i], name)) return arg_locs.loc[i];
+  return fallback;
+}
+
 static bool take_num(Elab *E, CallArgs *c, const char *kw, int position, double *out) {
   Value *v = take(c, kw, position);
   if (!v) return true;
+  if (arg_locs.n < 16) {
+    arg_locs.name[arg_locs.n] = kw;
+    arg_locs.loc[arg_locs.n++] = v->loc;
+  }
   char what[64];
   snprintf(what, sizeof what, "'%s' of '%s'", kw, c->fn);
   return const_num(E, v, out, what);
@@ -93,9 +113,9 @@ static bool no_extra(Elab *E, CallArgs *c, const char *const *known, int n_known
     }
     const char *close = diag_closest(c->kw[i], known, n_known);
     if (close)
-      elab_error(E, c->ast[i]->loc, "'%s' has no argument '%s'; did you mean '%s'?", c->fn, c->kw[i], close);
+      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s'; did you mean '%s'?", c->fn, c->kw[i], close);
     else
-      elab_error(E, c->ast[i]->loc, "'%s' has no argument '%s'", c->fn, c->kw[i]);
+      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s'", c->fn, c->kw[i]);
   }
   return ok;
 }
@@ -194,10 +214,10 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
           if (g->nodes[k]->op == OP_VAR && (g->nodes[k]->roles & ROLE_INPUT)) names[nn++] = g->nodes[k]->name;
         const char *close = diag_closest(c.kw[i], names, nn);
         if (close)
-          elab_error(E, c.ast[i]->loc, "'%s' is not an input of model '%s'; did you mean '%s'?",
+          elab_error(E, c.kw_loc[i], "'%s' is not an input of model '%s'; did you mean '%s'?",
                      c.kw[i], g->name, close);
         else
-          elab_error(E, c.ast[i]->loc, "'%s' is not an input of model '%s'", c.kw[i], g->name);
+          elab_error(E, c.kw_loc[i], "'%s' is not an input of model '%s'", c.kw[i], g->name);
         return NULL;
       }
       c.used[i] = true;
@@ -280,6 +300,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
 
 static bool elab_optimizer(Elab *E, const Ast *e, TrainSpec *t) {
   CallArgs c;
+  arg_locs.n = 0;
   if (!call_args(E, e, &c, "an optimizer")) return false;
   t->optimizer = c.fn;
   t->momentum = 0, t->weight_decay = 0, t->nesterov = false;
@@ -341,10 +362,14 @@ static bool elab_optimizer(Elab *E, const Ast *e, TrainSpec *t) {
   for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
     double v = checks[i].v;
     if (isnan(v) || v < checks[i].lo || (checks[i].hi_open ? v >= checks[i].hi : v > checks[i].hi)) {
+      char num[64];
+      SrcLoc at = arg_loc(checks[i].name, c.loc);
       if (checks[i].hi_open)
-        elab_error(E, c.loc, "'%s' of '%s' must be in [0, 1), got %g", checks[i].name, c.fn, v);
+        elab_error(E, at, "'%s' of '%s' must be in [0, 1), got %s", checks[i].name, c.fn,
+                   fmt_num(v, num, sizeof num));
       else
-        elab_error(E, c.loc, "'%s' of '%s' must be >= 0, got %g", checks[i].name, c.fn, v);
+        elab_error(E, at, "'%s' of '%s' must be >= 0, got %s", checks[i].name, c.fn,
+                   fmt_num(v, num, sizeof num));
       return false;
     }
   }
@@ -422,10 +447,10 @@ void elab_train(Elab *E, const Item *it, Module *m) {
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i]->roles & ROLE_LOSS) loss = g->nodes[i];
   const Item *model_item = find_model_item(E, it->name);
+  bool loss_failed = false;  /* a loss statement whose error is already reported */
   if (!loss && model_item)
-    for (int i = 0; i < model_item->n_body; i++)
-      if (model_item->body[i]->kind == ST_LOSS) return;  /* its error is already reported */
-  if (!loss) {
+    for (int i = 0; i < model_item->n_body; i++) loss_failed |= model_item->body[i]->kind == ST_LOSS;
+  if (!loss && !loss_failed) {
     elab_error(E, it->name_loc, "model '%s' has no loss to train", it->name);
     if (model_item) diag_note(E->d, model_item->name_loc, "model '%s' is defined here; add a 'loss' statement", it->name);
     return;
@@ -516,7 +541,14 @@ void elab_train(Elab *E, const Item *it, Module *m) {
           t->metric_accuracy = true;
           continue;
         }
-        elab_error(E, mname->loc, "unknown metric (known: accuracy, loss)");
+        static const char *const metrics[] = {"accuracy", "loss"};
+        const char *close = mname->kind == AST_NAME ? diag_closest(mname->str, metrics, 2) : NULL;
+        if (mname->kind != AST_NAME)
+          elab_error(E, mname->loc, "a metric is a name such as accuracy");
+        else if (close)
+          elab_error(E, mname->loc, "unknown metric '%s'; did you mean '%s'?", mname->str, close);
+        else
+          elab_error(E, mname->loc, "unknown metric '%s' (known: accuracy, loss)", mname->str);
         ok = false;
       }
       break;
@@ -532,7 +564,7 @@ void elab_train(Elab *E, const Item *it, Module *m) {
     elab_error(E, it->loc, "train block for '%s' has no 'optimizer'", it->name);
     ok = false;
   }
-  if (!ok) return;
+  if (!ok || !loss) return;
   m->trains = arena_realloc(E->a, m->trains, sizeof(TrainSpec *) * (size_t)m->n_trains,
                             sizeof(TrainSpec *) * (size_t)(m->n_trains + 1));
   m->trains[m->n_trains++] = t;

@@ -21,12 +21,20 @@ void diag_init(Diag *d, const char *path, const char *src, size_t len, FILE *out
  * shown as a window around the column. */
 static void show_line(Diag *d, SrcLoc loc) {
   if (!d->src || loc.line <= 0) return;
+  /* messages mostly come in line order: scan on from the last one, so
+   * 50,000 warnings over a long file stay linear */
   size_t i = 0;
   int line = 1;
+  if (d->cache_line > 0 && d->cache_line <= loc.line) {
+    i = d->cache_offset;
+    line = d->cache_line;
+  }
   while (i < d->len && line < loc.line) {
     if (d->src[i] == '\n') line++;
     i++;
   }
+  d->cache_line = line;
+  d->cache_offset = i;
   if (line != loc.line) return;
   size_t end = i;
   while (end < d->len && d->src[end] != '\n') end++;
@@ -93,22 +101,24 @@ void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* Levenshtein distance, capped: names are short. */
+/* Edit distance where swapping two neighbours counts as one edit
+ * (optimal string alignment): 'mpl' is one typo away from 'mlp'. */
 static int edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64) return 1000;
-  int prev[65], cur[65];
-  for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = (int)i;
+  int d[65][65];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
     for (size_t j = 1; j <= lb; j++) {
-      int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-      int del = prev[j] + 1, ins = cur[j - 1] + 1;
-      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
     }
-    memcpy(prev, cur, sizeof(int) * (lb + 1));
-  }
-  return prev[lb];
+  return d[la][lb];
 }
 
 const char *diag_closest(const char *name, const char *const *cands, int n) {

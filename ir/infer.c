@@ -489,7 +489,7 @@ static bool infer_pool2d(Node *n, Diag *d) {
     return fail(n, d, "'%s' needs f32[N,C,H,W], got %s", opname(n), tstr(x).s);
   if (!two_ints(n, d, 0, 1, kernel) || !two_ints(n, d, 1, 1, stride)) return false;
   if (kernel[0] > x->dim[2] || kernel[1] > x->dim[3])
-    return fail(n, d, "%s kernel %s does not fit input %s", opname(n), lstr(kernel, 2).s,
+    return fail(n, d, "'%s' kernel %s does not fit input %s", opname(n), lstr(kernel, 2).s,
                 tstr(x).s);
   int64_t dims[4] = {x->dim[0], x->dim[1], (x->dim[2] - kernel[0]) / stride[0] + 1,
                      (x->dim[3] - kernel[1]) / stride[1] + 1};
@@ -541,6 +541,164 @@ static bool infer_dropout(Node *n, Diag *d) {
   double p = n->attr[0].f;
   if (!(p >= 0 && p < 1)) return fail(n, d, "'dropout' p must be in [0, 1), got %g", p);
   return finish(n, d, x);
+}
+
+/* ------------------------------------------- ops autodiff introduces */
+
+/* unslice: the transpose of slice - the operand placed into zeros of
+ * `shape` at begin, begin+step, ... */
+static bool infer_unslice(Node *n, Diag *d) {
+  const Type *g = &n->in[0]->type;
+  const Attr *b = &n->attr[0], *st = &n->attr[1];
+  Type t;
+  if (!shape_attr(n, d, &n->attr[2], g->dtype, &t)) return false;
+  if (b->n != g->rank || st->n != g->rank || t.rank != g->rank)
+    return fail(n, d, "'unslice' of %s needs begin, step and shape of rank %d", tstr(g).s, g->rank);
+  for (int i = 0; i < g->rank; i++) {
+    int64_t lo = b->list[i], step = st->list[i];
+    if (lo < 0 || step < 1 || step > IR_MAX_ELEMS ||
+        lo + (g->dim[i] - 1) * step >= t.dim[i])
+      return fail(n, d, "'unslice' of %s does not fit shape %s in dimension %d", tstr(g).s,
+                  lstr(t.dim, t.rank).s, i);
+  }
+  return finish(n, d, &t);
+}
+
+/* scatter_add(g, idx): the transpose of gather - row idx[...] of the
+ * result sums every g[...] that gather took from it. */
+static bool infer_scatter_add(Node *n, Diag *d) {
+  const Type *g = &n->in[0]->type, *idx = &n->in[1]->type;
+  int64_t rows = n->attr[0].i;
+  if (idx->dtype != DT_I32) return fail(n, d, "'scatter_add' indices must be i32, got %s", tstr(idx).s);
+  if (g->dtype != DT_F32 || g->rank < idx->rank)
+    return fail(n, d, "'scatter_add' values %s do not fit indices %s", tstr(g).s, tstr(idx).s);
+  for (int i = 0; i < idx->rank; i++)
+    if (g->dim[i] != idx->dim[i]) {
+      Pair p = pair(g, idx);
+      return fail(n, d, "'scatter_add' values %s do not fit indices %s", p.a, p.b);
+    }
+  if (rows < 1) return fail(n, d, "'scatter_add' rows must be at least 1, got %lld", (long long)rows);
+  if (!rank_fits(n, d, g->rank - idx->rank + 1)) return false;
+  Type t = blank(DT_F32);
+  t.dim[t.rank++] = rows;
+  for (int i = idx->rank; i < g->rank; i++) t.dim[t.rank++] = g->dim[i];
+  return finish(n, d, &t);
+}
+
+/* The output size of a window op along one axis (-1: does not fit). */
+static int64_t window_out(int64_t size, int64_t pad, int64_t k, int64_t stride) {
+  int64_t span = size + 2 * pad - k;
+  return span < 0 ? -1 : span / stride + 1;
+}
+
+static bool need_nchw(Node *n, Diag *d, const Type *t, const char *what) {
+  if (t->dtype == DT_F32 && t->rank == 4) return true;
+  return fail(n, d, "'%s' %s must be f32[N,C,H,W], got %s", opname(n), what, tstr(t).s);
+}
+
+/* conv2d_grad_input(g, w): d loss / d x of y = conv2d(x, w), x of spatial
+ * size `size`. */
+static bool infer_conv2d_grad_input(Node *n, Diag *d) {
+  const Type *g = &n->in[0]->type, *w = &n->in[1]->type;
+  int64_t stride[2], pad[2], size[2];
+  if (!need_nchw(n, d, g, "gradient") || !need_nchw(n, d, w, "weight")) return false;
+  if (!two_ints(n, d, 0, 1, stride) || !two_ints(n, d, 1, 0, pad) || !two_ints(n, d, 2, 1, size))
+    return false;
+  if (g->dim[1] != w->dim[0] || window_out(size[0], pad[0], w->dim[2], stride[0]) != g->dim[2] ||
+      window_out(size[1], pad[1], w->dim[3], stride[1]) != g->dim[3]) {
+    Pair p = pair(g, w);
+    return fail(n, d, "'conv2d_grad_input' gradient %s does not fit weight %s and size %s", p.a,
+                p.b, lstr(size, 2).s);
+  }
+  int64_t dims[4] = {g->dim[0], w->dim[1], size[0], size[1]};
+  Type t = type_make(DT_F32, 4, dims);
+  return finish(n, d, &t);
+}
+
+/* conv2d_grad_weight(x, g): d loss / d w of y = conv2d(x, w). */
+static bool infer_conv2d_grad_weight(Node *n, Diag *d) {
+  const Type *x = &n->in[0]->type, *g = &n->in[1]->type;
+  int64_t stride[2], pad[2], kernel[2];
+  if (!need_nchw(n, d, x, "input") || !need_nchw(n, d, g, "gradient")) return false;
+  if (!two_ints(n, d, 0, 1, stride) || !two_ints(n, d, 1, 0, pad) || !two_ints(n, d, 2, 1, kernel))
+    return false;
+  if (g->dim[0] != x->dim[0] || window_out(x->dim[2], pad[0], kernel[0], stride[0]) != g->dim[2] ||
+      window_out(x->dim[3], pad[1], kernel[1], stride[1]) != g->dim[3]) {
+    Pair p = pair(x, g);
+    return fail(n, d, "'conv2d_grad_weight' input %s does not fit gradient %s", p.a, p.b);
+  }
+  int64_t dims[4] = {g->dim[1], x->dim[1], kernel[0], kernel[1]};
+  Type t = type_make(DT_F32, 4, dims);
+  return finish(n, d, &t);
+}
+
+/* The pooled type of x, or false. */
+static bool pooled(Node *n, Diag *d, const Type *x, int64_t size_h, int64_t size_w, Type *out) {
+  int64_t kernel[2], stride[2];
+  if (!two_ints(n, d, 0, 1, kernel) || !two_ints(n, d, 1, 1, stride)) return false;
+  int64_t oh = window_out(size_h, 0, kernel[0], stride[0]), ow = window_out(size_w, 0, kernel[1], stride[1]);
+  if (oh < 1 || ow < 1)
+    return fail(n, d, "'%s' kernel %s does not fit size [%lld,%lld]", opname(n), lstr(kernel, 2).s,
+                (long long)size_h, (long long)size_w);
+  int64_t dims[4] = {x->dim[0], x->dim[1], oh, ow};
+  *out = type_make(DT_F32, 4, dims);
+  return true;
+}
+
+/* max_pool2d_grad(x, g) -> like x; max_pool2d_select(x, h) -> pooled. */
+static bool infer_max_pool2d_aux(Node *n, Diag *d) {
+  const Type *x = &n->in[0]->type, *o = &n->in[1]->type;
+  Type p;
+  if (!need_nchw(n, d, x, "input") || !need_nchw(n, d, o, "operand")) return false;
+  if (!pooled(n, d, x, x->dim[2], x->dim[3], &p)) return false;
+  const Type *want = n->op == OP_MAX_POOL2D_GRAD ? &p : x;
+  if (!type_eq(o, want)) {
+    Pair pr = pair(x, o);
+    return fail(n, d, "'%s' operands %s and %s do not fit", opname(n), pr.a, pr.b);
+  }
+  return finish(n, d, n->op == OP_MAX_POOL2D_GRAD ? x : &p);
+}
+
+/* avg_pool2d_grad(g): each window's gradient spread evenly over it. */
+static bool infer_avg_pool2d_grad(Node *n, Diag *d) {
+  const Type *g = &n->in[0]->type;
+  int64_t size[2];
+  Type p;
+  if (!need_nchw(n, d, g, "gradient") || !two_ints(n, d, 2, 1, size)) return false;
+  if (!pooled(n, d, g, size[0], size[1], &p)) return false;
+  if (!type_eq(&p, g))
+    return fail(n, d, "'avg_pool2d_grad' gradient %s does not fit size %s", tstr(g).s,
+                lstr(size, 2).s);
+  int64_t dims[4] = {g->dim[0], g->dim[1], size[0], size[1]};
+  Type t = type_make(DT_F32, 4, dims);
+  return finish(n, d, &t);
+}
+
+/* dropout_mask(step) -> f32[shape] of 0 and 1/(1-p). */
+static bool infer_dropout_mask(Node *n, Diag *d) {
+  const Type *step = &n->in[0]->type;
+  Type t;
+  if (step->dtype != DT_F32 || step->rank != 0)
+    return fail(n, d, "'dropout_mask' needs the step counter f32[], got %s", tstr(step).s);
+  double p = n->attr[0].f;
+  if (!(p >= 0 && p < 1)) return fail(n, d, "'dropout_mask' p must be in [0, 1), got %g", p);
+  if (!shape_attr(n, d, &n->attr[2], DT_F32, &t)) return false;
+  return finish(n, d, &t);
+}
+
+/* assign/update(var, value): the var takes the value after the step. */
+static bool infer_write(Node *n, Diag *d) {
+  const Node *v = n->in[0];
+  const Type *vt = &v->type, *x = &n->in[1]->type;
+  unsigned ok_roles = n->op == OP_UPDATE ? (ROLE_PARAM | ROLE_STATE) : ROLE_STATE;
+  if (v->op != OP_VAR || !(v->roles & ok_roles))
+    return fail(n, d, "'%s' writes a %s var, not %s", opname(n),
+                n->op == OP_UPDATE ? "param or state" : "state", op_info(v->op)->name);
+  if (!type_eq(vt, x)) {
+    Pair p = pair(vt, x);
+    return fail(n, d, "'%s' of %s cannot take a value of type %s", opname(n), p.a, p.b);
+  }
+  return finish(n, d, vt);
 }
 
 /* --------------------------------------------------------------- losses */
@@ -609,7 +767,7 @@ bool ir_infer(Node *n, Diag *d) {
   case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS:
   case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
   case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
-  case OP_STOP_GRADIENT: return infer_unary(n, d);
+  case OP_STOP_GRADIENT: case OP_ERF: return infer_unary(n, d);
   case OP_CAST: return infer_cast(n, d, cast_to);
   case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM:
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:
@@ -634,6 +792,14 @@ bool ir_infer(Node *n, Diag *d) {
   case OP_DROPOUT: return infer_dropout(n, d);
   case OP_MSE: case OP_HUBER: case OP_BCE: return infer_pair_loss(n, d);
   case OP_CROSS_ENTROPY: case OP_NLL: return infer_class_loss(n, d);
+  case OP_UNSLICE: return infer_unslice(n, d);
+  case OP_SCATTER_ADD: return infer_scatter_add(n, d);
+  case OP_CONV2D_GRAD_INPUT: return infer_conv2d_grad_input(n, d);
+  case OP_CONV2D_GRAD_WEIGHT: return infer_conv2d_grad_weight(n, d);
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: return infer_max_pool2d_aux(n, d);
+  case OP_AVG_POOL2D_GRAD: return infer_avg_pool2d_grad(n, d);
+  case OP_DROPOUT_MASK: return infer_dropout_mask(n, d);
+  case OP_ASSIGN: case OP_UPDATE: return infer_write(n, d);
   case OP_COUNT: break;
   }
   NNCC_ASSERT(!"ir_infer: op without a shape rule");

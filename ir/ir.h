@@ -61,6 +61,8 @@ typedef struct Diag {
   int max_errors;    /* 50 by default; then "too many errors" once */
   bool suppressed;   /* the limit was hit: further messages are dropped */
   bool color;        /* ANSI colours (a TTY) */
+  int cache_line;    /* show_line's last line and its offset */
+  size_t cache_offset;
 } Diag;
 
 void diag_init(Diag *d, const char *path, const char *src, size_t len, FILE *out);
@@ -111,6 +113,7 @@ enum {
   OPF_COMPARE = 1 << 3,   /* bool result */
   OPF_LOSS = 1 << 4,      /* scalar loss */
   OPF_NOGRAD = 1 << 5,    /* has no gradient */
+  OPF_EFFECT = 1 << 6,    /* writes a var: never removed, no value users */
 };
 
 typedef enum Op {
@@ -174,6 +177,7 @@ enum {
   ROLE_STATE = 1 << 2,   /* non-trainable, persistent (var) */
   ROLE_OUTPUT = 1 << 3,  /* returned by forward (any node) */
   ROLE_LOSS = 1 << 4,    /* the scalar training minimizes (any node) */
+  ROLE_GRAD = 1 << 5,    /* d loss / d grad_of (appended by autodiff) */
 };
 
 typedef struct Node Node;
@@ -187,6 +191,8 @@ struct Node {
   const char *name;          /* tensor name of a var ("h1.w"), the bound
                                 name of a value ("h"), or NULL */
   const char *out_name;      /* name under which an output is returned */
+  int out_index;             /* ROLE_OUTPUT: position in the `output` list */
+  Node *grad_of;             /* ROLE_GRAD: the var this is the gradient of */
   unsigned roles;            /* ROLE_* */
   InitKind init;             /* params and states */
   double init_arg[2];

@@ -6,7 +6,7 @@
  * detail: the round-trip test in tests/ir/test_print.c guards that. The
  * format is sketched in ir.h; in short, one line per node in graph order,
  *   %NAME = OP %a, %b ATTR=VALUE... : TYPE [init=KIND(ARGS)] [@LINE:COL]
- * then an `output` line and a `loss` line.
+ * then an `output` line, a `loss` line and a `grad` line.
  *
  * Value names. A node prints as %name, or %<id> when unnamed. Names may be
  * re-bound in the language (`h = relu(h)`), so a name already printed in
@@ -253,6 +253,12 @@ static void print_node(FILE *out, const Graph *g, char **names, const Node *n, i
 
 /* ------------------------------------------------------------- printer */
 
+static int by_out_index(const void *pa, const void *pb) {
+  const Node *a = *(const Node *const *)pa, *b = *(const Node *const *)pb;
+  if (a->out_index != b->out_index) return a->out_index < b->out_index ? -1 : 1;
+  return a->id < b->id ? -1 : a->id > b->id;
+}
+
 void ir_print_graph(FILE *out, const Graph *g) {
   Arena scratch = {0};
   char **names = print_names(g, &scratch);
@@ -264,10 +270,19 @@ void ir_print_graph(FILE *out, const Graph *g) {
     if (g->nodes[i]) print_node(out, g, names, g->nodes[i], i);
     else fprintf(out, "  # node %d is NULL\n", i);
 
+  /* outputs in the order of the `output` statement (out_index), which is
+   * the order forward returns them in; ties (corrupt graphs) by id */
+  int n_out = 0;
+  for (int i = 0; i < g->n_nodes; i++) n_out += g->nodes[i] && (g->nodes[i]->roles & ROLE_OUTPUT);
+  const Node **outs = n_out ? ARENA_ARRAY(&scratch, const Node *, n_out) : NULL;
+  n_out = 0;
+  for (int i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i] && (g->nodes[i]->roles & ROLE_OUTPUT)) outs[n_out++] = g->nodes[i];
+  if (n_out > 1) qsort(outs, (size_t)n_out, sizeof outs[0], by_out_index);
   bool any = false;
-  for (int i = 0; i < g->n_nodes; i++) {
-    const Node *n = g->nodes[i];
-    if (!n || !(n->roles & ROLE_OUTPUT)) continue;
+  for (int k = 0; k < n_out; k++) {
+    const Node *n = outs[k];
+    int i = n->id >= 0 && n->id < g->n_nodes && g->nodes[n->id] == n ? n->id : 0;
     fputs(any ? ", " : "  output ", out);
     any = true;
     if (n->out_name && *n->out_name) print_word(out, n->out_name);
@@ -279,6 +294,17 @@ void ir_print_graph(FILE *out, const Graph *g) {
   /* more than one loss is a verifier error; print them all regardless */
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i] && (g->nodes[i]->roles & ROLE_LOSS)) fprintf(out, "  loss %%%s\n", names[i]);
+  /* grad NAME=%v: v is d loss / d var NAME (autodiff) */
+  any = false;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n || !(n->roles & ROLE_GRAD) || !n->grad_of || !n->grad_of->name) continue;
+    fputs(any ? ", " : "  grad ", out);
+    any = true;
+    print_word(out, n->grad_of->name);
+    fprintf(out, "=%%%s", names[i]);
+  }
+  if (any) fputc('\n', out);
   fputs("}\n", out);
   arena_free(&scratch);
 }

@@ -65,6 +65,7 @@ typedef struct Reader {
   IrNameMap *graphs;   /* graph names, for duplicates */
   IrNameMap *vars;     /* var names of g -> Node *, for duplicates */
   bool has_loss;       /* of g */
+  int n_outputs;       /* of g: the next out_index */
   long n_nodes;        /* in the whole module, against READ_MAX_NODES */
   bool fatal;          /* a limit was hit: stop reading */
   Node **ins;          /* operand scratch, grown as needed */
@@ -595,6 +596,7 @@ static bool parse_output(Reader *R) {
       return err(R, v.loc, "'%%%.*s' is already an output", show_len(v.len), v.s);
     n->roles |= ROLE_OUTPUT;
     n->out_name = arena_strndup(R->a, w.s, w.len);
+    n->out_index = R->n_outputs++;
     if (!accept(R, ',')) return expect_eol(R);
   }
 }
@@ -615,6 +617,34 @@ static bool parse_loss(Reader *R) {
                type_str(&n->type, buf, sizeof buf));
   }
   return expect_eol(R);
+}
+
+/* grad := 'grad' WORD '=' VALUE { ',' WORD '=' VALUE }
+ * VALUE is the gradient of the var named WORD. */
+static bool parse_grad(Reader *R) {
+  next(R);  /* 'grad' */
+  for (;;) {
+    RTok w = R->tok;
+    if (w.kind != RT_WORD) return expected(R, "a var name");
+    next(R);
+    if (!expect(R, '=', "'=' after the var name")) return false;
+    RTok v = R->tok;
+    Node *n;
+    if (!parse_use(R, &n)) return false;
+    void **var = ir_namemap_get(R->vars, w.s, w.len);
+    if (!var || !*var) return err(R, w.loc, "no var named '%.*s'", show_len(w.len), w.s);
+    Node *of = *var;
+    if (n->roles & ROLE_GRAD)
+      return err(R, v.loc, "'%%%.*s' is already a gradient", show_len(v.len), v.s);
+    if (!type_eq(&n->type, &of->type) && n->type.dtype != DT_ERR) {
+      char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
+      return err(R, v.loc, "the gradient of '%.*s' must have its type %s, got %s", show_len(w.len),
+                 w.s, type_str(&of->type, a, sizeof a), type_str(&n->type, b, sizeof b));
+    }
+    n->roles |= ROLE_GRAD;
+    n->grad_of = of;
+    if (!accept(R, ',')) return expect_eol(R);
+  }
 }
 
 /* --------------------------------------------------------------- graphs */
@@ -642,6 +672,7 @@ static void parse_graph(Reader *R) {
   R->values = ir_namemap_new();
   R->vars = ir_namemap_new();
   R->has_loss = false;
+  R->n_outputs = 0;
   while (!R->fatal) {
     while (R->tok.kind == RT_NL) next(R);
     RTok t = R->tok;
@@ -661,7 +692,8 @@ static void parse_graph(Reader *R) {
     if (t.kind == RT_VALUE) line_ok = parse_node(R);
     else if (is_word(&t, "output")) line_ok = parse_output(R);
     else if (is_word(&t, "loss")) line_ok = parse_loss(R);
-    else line_ok = expected(R, "a node, 'output', 'loss' or '}'");
+    else if (is_word(&t, "grad")) line_ok = parse_grad(R);
+    else line_ok = expected(R, "a node, 'output', 'loss', 'grad' or '}'");
     if (!line_ok) skip_line(R);
   }
   ir_namemap_free(R->values);

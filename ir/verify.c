@@ -181,6 +181,16 @@ int ir_verify(const Graph *g, FILE *out) {
       if (!type_eq(&n->type, &scalar))
         problem(&V, i, n, "the loss has type %s, not f32[]", safe_type_str(&n->type, buf, sizeof buf));
     }
+    if (n->roles & ROLE_GRAD) {
+      const Node *of = n->grad_of;
+      char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
+      if (!of || of->id < 0 || of->id >= g->n_nodes || g->nodes[of->id] != of || of->op != OP_VAR)
+        problem(&V, i, n, "a gradient whose var is not in the graph");
+      else if (!type_eq(&of->type, &n->type))
+        problem(&V, i, n, "gradient of type %s for var '%s' of type %s",
+                safe_type_str(&n->type, a, sizeof a), of->name ? of->name : "?",
+                safe_type_str(&of->type, b, sizeof b));
+    }
     if (n->op == OP_VAR && n->name) {
       void **first = ir_namemap_get(var_names, n->name, strlen(n->name));
       if (first)

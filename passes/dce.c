@@ -1,6 +1,7 @@
-/* dce.c - dead code elimination. Keeps what outputs, the loss and the
- * model's variables (inputs, params and states are its interface, used
- * or not) need, and renumbers the survivors in their topological order. */
+/* dce.c - dead code elimination. Keeps what outputs, the loss, gradients,
+ * state writes and the model's variables (inputs, params and states are
+ * its interface, used or not) need, and renumbers the survivors in their
+ * topological order. */
 #include "passes/passes.h"
 
 #include <stdlib.h>
@@ -10,7 +11,7 @@ bool pass_dce(Graph *g, Diag *d) {
   char *live = calloc((size_t)g->n_nodes + 1, 1);
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     Node *n = g->nodes[i];
-    if (n->roles) live[i] = 1;
+    if (n->roles || (op_info(n->op)->flags & OPF_EFFECT)) live[i] = 1;
     if (!live[i]) continue;
     for (int k = 0; k < n->n_in; k++) live[n->in[k]->id] = 1;
   }

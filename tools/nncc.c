@@ -404,7 +404,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   if (m->n_graphs == 0) {
-    diag_warning(&d, (SrcLoc){0, 0}, "no model in '%s'", o.file);
+    diag_warning(&d, (SrcLoc){0, 0}, "no model");
     if (o.out && !o.emit) {
       fprintf(stderr, "nncc: error: nothing to compile: '%s' defines no model\n", o.file);
       exit_code = EXIT_COMPILE;

@@ -155,9 +155,10 @@ START_TEST(golden_file) {
   buf_add(&want_out, "", 0);
   buf_add(&want_err, "", 0);
   char args_buf[512] = "", target[512] = "";
-  for (char *line = text; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t n = nl ? (size_t)(nl - line) : strlen(line);
+  /* by length, not as a C string: a test may hold a NUL byte */
+  for (char *line = text; line < text + len;) {
+    char *nl = memchr(line, '\n', (size_t)(text + len - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(text + len - line);
     char save = line[n];
     line[n] = 0;
     const char *v;
@@ -196,6 +197,7 @@ START_TEST(golden_file) {
     /* rewrite: the program part, then the current results */
     while (program.n >= 2 && program.s[program.n - 1] == '\n' && program.s[program.n - 2] == '\n')
       program.s[--program.n] = 0;
+    if (program.n && program.s[program.n - 1] != '\n') buf_add(&program, "\n", 1);
     Buf out = {0};
     buf_add(&out, program.s, program.n);
     if (r.status != (is_error_test ? 1 : 0) && !strstr(program.s, "# EXIT:")) {

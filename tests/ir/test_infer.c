@@ -510,7 +510,7 @@ START_TEST(pool2d) {
   OK(pool(OP_AVG_POOL2D, "f32[8,16,7,7]", 2, 2, 2, 2), "f32[8,16,3,3]");
   OK(pool(OP_AVG_POOL2D, "f32[1,1,5,6]", 3, 2, 1, 2), "f32[1,1,3,3]");
   ERR(pool(OP_MAX_POOL2D, "f32[1,1,3,3]", 5, 5, 1, 1),
-      "max_pool2d kernel [5,5] does not fit input f32[1,1,3,3]");
+      "'max_pool2d' kernel [5,5] does not fit input f32[1,1,3,3]");
   ERR(pool(OP_AVG_POOL2D, "f32[1,3,3]", 2, 2, 2, 2), "'avg_pool2d' needs f32[N,C,H,W], got f32[1,3,3]");
   ERR(pool(OP_MAX_POOL2D, "f32[1,1,3,3]", 0, 2, 2, 2), "'max_pool2d' kernel must be two integers >= 1, got [0,2]");
   ERR(pool(OP_MAX_POOL2D, "f32[1,1,3,3]", 2, 2, 2, 0), "'max_pool2d' stride must be two integers >= 1, got [2,0]");
