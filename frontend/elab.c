@@ -826,8 +826,10 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
     const DefParam *p = &def->params[j];
     if (p->pattern && !match_pattern(E, def, p, &bound[j], callee, loc)) return err_value(loc);
     Binding *b = frame_find(callee, p->name);  /* a pattern name may take it first */
-    if (b) {
-      elab_error(E, p->loc, "parameter '%s' of '%s' is also a name in a shape pattern", p->name, def->name);
+    if (b) {  /* a pattern name (fixed), or a duplicate parameter reported with the def */
+      if (b->fixed)
+        elab_error(E, p->loc, "parameter '%s' of '%s' is also a name in a shape pattern", p->name,
+                   def->name);
       return err_value(loc);
     }
     b = ARENA_NEW(E->a, Binding);
