@@ -4,7 +4,11 @@
 #ifndef NNCC_CODEGEN_H
 #define NNCC_CODEGEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "ir/ir.h"
 
 /* The LLVM version nncc was built with and the host target that code is
  * generated for ("x86_64-pc-linux-gnu", "znver5", "+avx512f,..."): what
@@ -18,5 +22,40 @@ typedef struct CgHostInfo {
 } CgHostInfo;
 
 int cg_host_info(CgHostInfo *info, char *err, size_t err_size);
+
+/* ----------------------------------------------- reference evaluator */
+
+/* interp.c: a reference evaluator for graph IR - plain C loops over the
+ * nodes, clarity over speed, every value held in double. It is the oracle
+ * that generated code is tested against and the engine of `nncc
+ * gradcheck`; it is never on the fast path. With round_f32 each node's
+ * result is rounded to float as f32 code would store it (reductions and
+ * matmul still accumulate in double); without, the whole graph runs in
+ * float64 (finite differences). */
+typedef struct Interp Interp;
+
+Interp *interp_new(const Graph *g, bool round_f32);
+void interp_free(Interp *in);
+/* The storage of a var (input, param, state): numel doubles, row-major,
+ * persistent across runs; the caller writes inputs here. */
+double *interp_var(Interp *in, const Node *var);
+/* Sets every param and state by its initializer (runtime/runtime.h, the
+ * tensor's stream from its name) and every input to zero. */
+void interp_init(Interp *in, uint64_t seed);
+
+enum {
+  INTERP_ASSIGN = 1 << 0,  /* apply `assign` writes (training-mode statistics) */
+  INTERP_UPDATE = 1 << 1,  /* apply `update` writes (the optimizer step) */
+};
+/* Evaluates every node in order, then applies the selected writes (every
+ * read saw the old values). Returns 0, or nonzero with a message in err:
+ * a class label or gather index out of range. */
+int interp_run(Interp *in, unsigned flags, char *err, size_t err_size);
+/* A node's value after interp_run: numel doubles (i32 and bool exact). */
+const double *interp_value(const Interp *in, const Node *n);
+/* Makes later runs use `values` (numel doubles, copied) as n's value
+ * instead of computing it; NULL computes it again. For finite differences
+ * on an intermediate value. */
+void interp_override(Interp *in, const Node *n, const double *values);
 
 #endif

@@ -172,37 +172,6 @@ typedef struct ConstOverride {
   bool used;              /* set by elaborate: an unused NAME is an error */
 } ConstOverride;
 
-/* A validated data source of a train block. */
-typedef struct DataSpec {
-  const char *kind;       /* "idx", "csv", "npy", "text", "sine", "spiral", "xor" */
-  SrcLoc loc;
-  const char *path;       /* positional file (csv, text), resolved */
-  int n_bind;             /* keyword bindings: input name -> file/column */
-  const char **bind_input;
-  const char **bind_path; /* idx/npy: file, resolved against the .nn dir */
-  int64_t *bind_col_lo, *bind_col_hi;  /* csv: columns [lo, hi) */
-  double scale;           /* idx: pixel scale (1 when not given) */
-  int64_t n;              /* synthetic: sample count */
-  int64_t classes;        /* spiral */
-  double lo, hi;          /* sine */
-} DataSpec;
-
-typedef struct TrainSpec {
-  const char *model;
-  SrcLoc loc;
-  DataSpec *data, *eval;  /* eval may be NULL */
-  const char *optimizer;  /* "sgd", "adagrad", "rmsprop", "adam", "adamw" */
-  double lr, momentum, weight_decay, beta1, beta2, eps, alpha;
-  bool nesterov;
-  const char *schedule;   /* "constant", "step", "cosine" */
-  int64_t step_every;
-  double step_gamma;
-  int64_t warmup;
-  int64_t epochs;
-  bool shuffle;
-  int64_t seed;
-  bool metric_accuracy;
-} TrainSpec;
 
 typedef struct ElabOptions {
   ConstOverride *overrides;

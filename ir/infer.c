@@ -767,7 +767,7 @@ bool ir_infer(Node *n, Diag *d) {
   case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS:
   case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
   case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
-  case OP_STOP_GRADIENT: case OP_ERF: return infer_unary(n, d);
+  case OP_STOP_GRADIENT: case OP_ERF: case OP_FLOOR: return infer_unary(n, d);
   case OP_CAST: return infer_cast(n, d, cast_to);
   case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM:
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:

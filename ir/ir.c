@@ -134,6 +134,7 @@ Graph *ir_graph_new(Arena *a, const char *name) {
   Graph *g = ARENA_NEW(a, Graph);
   g->arena = a;
   g->name = name;
+  g->model = name;
   return g;
 }
 
@@ -180,6 +181,23 @@ void ir_set_list(Graph *g, Node *n, int k, const int64_t *v, int count) {
   n->attr[k].n = count;
   n->attr[k].list = count ? ARENA_ARRAY(g->arena, int64_t, count) : NULL;
   for (int i = 0; i < count; i++) n->attr[k].list[i] = v[i];
+}
+
+Node *ir_copy_node(Graph *g, const Node *src, Node *const *ins) {
+  Node *n = ir_node_new(g, src->op, ins, src->n_in, src->loc);
+  n->type = src->type;
+  for (int k = 0; k < IR_MAX_ATTRS; k++) {
+    n->attr[k] = src->attr[k];
+    if (src->attr[k].list) ir_set_list(g, n, k, src->attr[k].list, src->attr[k].n);
+  }
+  n->name = src->name;
+  n->out_name = src->out_name;
+  n->out_index = src->out_index;
+  n->roles = src->roles;
+  n->init = src->init;
+  n->init_arg[0] = src->init_arg[0];
+  n->init_arg[1] = src->init_arg[1];
+  return n;
 }
 
 Node *ir_find_var(const Graph *g, const char *name) {

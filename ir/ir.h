@@ -203,18 +203,57 @@ struct Node {
 
 typedef struct Graph {
   Arena *arena;
-  const char *name;          /* the model's name */
+  const char *name;          /* "mlp" (evaluation), "mlp.train" (training) */
+  const char *model;         /* the model it was made from ("mlp") */
+  bool training;             /* forward in training mode + backward + update */
   SrcLoc loc;                /* of `model NAME` */
   Node **nodes;              /* topological order; nodes[i]->id == i */
   int n_nodes, cap_nodes;
   int max_nodes;             /* expansion limit; 0 = none */
 } Graph;
 
+/* ------------------------------------------------------- train blocks */
+
+/* What a `train` block says, validated by the frontend (SPEC §2.7): the
+ * optimizer pass reads it, and so does the trainer. Paths are resolved
+ * against the .nn file's directory. */
+/* A validated data source of a train block. */
+typedef struct DataSpec {
+  const char *kind;       /* "idx", "csv", "npy", "text", "sine", "spiral", "xor" */
+  SrcLoc loc;
+  const char *path;       /* positional file (csv, text), resolved */
+  int n_bind;             /* keyword bindings: input name -> file/column */
+  const char **bind_input;
+  const char **bind_path; /* idx/npy: file, resolved against the .nn dir */
+  int64_t *bind_col_lo, *bind_col_hi;  /* csv: columns [lo, hi) */
+  double scale;           /* idx: pixel scale (1 when not given) */
+  int64_t n;              /* synthetic: sample count */
+  int64_t classes;        /* spiral */
+  double lo, hi;          /* sine */
+} DataSpec;
+
+typedef struct TrainSpec {
+  const char *model;
+  SrcLoc loc;
+  DataSpec *data, *eval;  /* eval may be NULL */
+  const char *optimizer;  /* "sgd", "adagrad", "rmsprop", "adam", "adamw" */
+  double lr, momentum, weight_decay, beta1, beta2, eps, alpha;
+  bool nesterov;
+  const char *schedule;   /* "constant", "step", "cosine" */
+  int64_t step_every;
+  double step_gamma;
+  int64_t warmup;
+  int64_t epochs;
+  bool shuffle;
+  int64_t seed;
+  bool metric_accuracy;
+} TrainSpec;
+
 typedef struct Module {
   Arena *arena;
   Graph **graphs;            /* one per model, in source order */
   int n_graphs;
-  struct TrainSpec **trains; /* validated train blocks (frontend/frontend.h) */
+  TrainSpec **trains;        /* validated train blocks, one per model at most */
   int n_trains;
 } Module;
 
@@ -225,6 +264,9 @@ Node *ir_node_new(Graph *g, Op op, Node *const *ins, int n_in, SrcLoc loc);
 Node *ir_var(Graph *g, const char *name, unsigned role, Type t, SrcLoc loc);
 Node *ir_const(Graph *g, DType dt, double value, SrcLoc loc);
 void ir_set_list(Graph *g, Node *n, int k, const int64_t *v, int count);
+/* A copy of src in g with operands `ins` (src's arity): op, type,
+ * attributes, names, roles, init and location; not grad_of. */
+Node *ir_copy_node(Graph *g, const Node *src, Node *const *ins);
 /* Graph lookups by name (vars only / any output). */
 Node *ir_find_var(const Graph *g, const char *name);
 Graph *ir_module_graph(const Module *m, const char *name);

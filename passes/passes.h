@@ -6,13 +6,16 @@
 
 #include "ir/ir.h"
 
-/* A pass transforms or checks one graph; user-facing problems go to d.
+/* A pass transforms or checks one graph (run on each in turn) or the
+ * whole module (when it adds graphs); user-facing problems go to d.
  * Returns false when it reported an error (the pipeline then stops). */
 typedef bool (*PassFn)(Graph *g, Diag *d);
+typedef bool (*ModulePassFn)(Module *m, Diag *d);
 
 typedef struct Pass {
   const char *name;   /* for --print-after=NAME and --time-passes */
-  PassFn run;
+  PassFn run;         /* per graph, or NULL */
+  ModulePassFn run_module;
   const char *what;   /* one line for --help and the docs */
 } Pass;
 
@@ -32,7 +35,23 @@ const Pass *pass_by_name(const char *name);
 bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o);
 
 bool pass_infer_shapes(Graph *g, Diag *d);  /* re-derive and check every type */
+bool pass_lower(Module *m, Diag *d);        /* NAME (evaluation) and NAME.train graphs */
+bool pass_autodiff(Module *m, Diag *d);     /* backward of every training graph */
+bool pass_optimizer(Module *m, Diag *d);    /* the optimizer step as update nodes */
 bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss */
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
+bool pass_fold(Graph *g, Diag *d);          /* constant folding */
+bool pass_algebra(Graph *g, Diag *d);       /* algebraic identities (x*1, neg(neg(x)), ...) */
+bool pass_cse(Graph *g, Diag *d);           /* merge equal ops on equal operands */
+
+/* Reverse-mode autodiff of scalar y with respect to the vars wrt (in g):
+ * appends the backward nodes and returns the adjoint d y / d node for
+ * every node that existed before (NULL where y does not depend on it),
+ * indexed by node id. Usable on a graph that already holds a backward
+ * pass (grad of grad). */
+Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt);
+/* Tests only: the gradient rule of this op gives 1.5x the true
+ * contribution to its first operand, so that gradcheck must fail. */
+extern int ad_test_broken_op;
 
 #endif

@@ -1,22 +1,31 @@
 /* pipeline.c - the pass manager: the one list of passes, run in order
- * over every graph of a module, with --print-after=PASS,
- * --print-after-all, --time-passes and verify-after-each (tests).
+ * over a module, with --print-after=PASS, --print-after-all,
+ * --time-passes and verify-after-each (tests).
  *
- * The pipeline so far, in order:
- *   shapes   re-derive every type from the op rules and check it: the
- *            graph handed over by the frontend (or read from text) is
- *            well-typed before anything relies on it
- *   reach    warn about params and states that cannot affect the loss
- *   dce      drop values that no output, loss or state needs */
+ * The pipeline, in order:
+ *   shapes     re-derive every type from the op rules and check it: the
+ *              graph handed over by the frontend (or read from text) is
+ *              well-typed before anything relies on it
+ *   reach      warn about params that cannot affect the loss
+ *   lower      split each model into NAME (evaluation) and NAME.train
+ *              (training), rewriting batch_norm, layer_norm and dropout
+ *              into ordinary ops for their mode
+ *   autodiff   append the backward pass to every training graph
+ *   optimizer  append the optimizer step (update nodes) to it
+ *   dce        drop values that no output, loss, gradient or write needs */
 #include "passes/passes.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 static const Pass passes[] = {
-    {"shapes", pass_infer_shapes, "re-derive and check every node's type"},
-    {"reach", pass_check_reach, "warn about parameters that cannot reach the loss"},
-    {"dce", pass_dce, "remove values nothing needs"},
+    {"shapes", pass_infer_shapes, NULL, "re-derive and check every node's type"},
+    {"reach", pass_check_reach, NULL, "warn about parameters that cannot reach the loss"},
+    {"lower", NULL, pass_lower, "make evaluation and training graphs; lower mode-dependent ops"},
+    {"autodiff", NULL, pass_autodiff, "append the backward pass (reverse-mode autodiff)"},
+    {"optimizer", NULL, pass_optimizer, "append the optimizer update"},
+    {"dce", pass_dce, NULL, "remove values nothing needs"},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
 
@@ -46,16 +55,20 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
   bool ok = true;
   for (int p = 0; p < N_PASSES && ok; p++) {
     ran[p] = true;
-    for (int gi = 0; gi < m->n_graphs; gi++) {
-      Graph *g = m->graphs[gi];
-      double t0 = now_ms();
-      if (!passes[p].run(g, d)) ok = false;
-      ms[p] += now_ms() - t0;
-      if (o->verify_each && ok) {
-        int problems = ir_verify(g, stderr);
-        NNCC_ASSERT(problems == 0 && "ir_verify failed after a pass");
-      }
+    double t0 = now_ms();
+    if (passes[p].run_module) {
+      ok = passes[p].run_module(m, d);
+    } else {
+      for (int gi = 0; gi < m->n_graphs; gi++)
+        if (!passes[p].run(m->graphs[gi], d)) ok = false;
     }
+    ms[p] += now_ms() - t0;
+    for (int gi = 0; gi < m->n_graphs && o->verify_each && ok; gi++)
+      if (ir_verify(m->graphs[gi], stderr)) {
+        fprintf(stderr, "nncc: internal error: graph '%s' does not verify after pass '%s'\n",
+                m->graphs[gi]->name, passes[p].name);
+        abort();
+      }
     if (ok && (o->print_after_all || (o->print_after && !strcmp(o->print_after, passes[p].name)))) {
       fprintf(out, "# *** IR after %s ***\n", passes[p].name);
       ir_print_module(out, m);

@@ -315,7 +315,7 @@ static int close_output(FILE *f, const char *path, char *tmp_path, bool ok) {
  * with a clear message instead of pretending. */
 static int not_yet(const char *what) {
   fprintf(stderr, "nncc: error: %s is not available in this version of nncc: it needs %s\n", what,
-          strstr(what, "grad") ? "autodiff" : "code generation");
+          !strcmp(what, "gradcheck") ? "the reference evaluator" : "code generation");
   return EXIT_USAGE;
 }
 
@@ -422,8 +422,11 @@ int main(int argc, char **argv) {
 #ifndef NDEBUG
   po.verify_each = true;  /* debug builds verify after every pass */
 #endif
-  bool full = o.emit && strcmp(o.emit, "ir") && strcmp(o.emit, "params");
-  if (!full && !o.print_after && !o.print_after_all) po.stop_after = "reach";
+  /* --emit=ir and params show the model as written; grad stops after
+   * autodiff; everything else runs the whole pipeline */
+  bool as_written = o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "params"));
+  if (as_written && !o.print_after && !o.print_after_all) po.stop_after = "reach";
+  if (o.emit && !strcmp(o.emit, "grad") && !o.print_after && !o.print_after_all) po.stop_after = "autodiff";
   if (!pass_run_pipeline(m, &d, &po)) {
     exit_code = EXIT_COMPILE;
     goto done;
@@ -439,14 +442,26 @@ int main(int argc, char **argv) {
     exit_code = not_yet(strcmp(o.command, "gradcheck") ? o.command : "gradcheck");
     goto done;
   }
-  if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params"))) {
+  if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params") ||
+                 !strcmp(o.emit, "grad"))) {
     char *tmp;
     FILE *out = open_output(o.out, &tmp);
     if (!out) { exit_code = EXIT_COMPILE; goto done; }
-    if (!strcmp(o.emit, "params"))
+    if (!strcmp(o.emit, "params")) {
       for (int i = 0; i < m->n_graphs; i++) print_params(out, m->graphs[i]);
-    else
+    } else if (!strcmp(o.emit, "grad")) {  /* the training graphs: forward + backward */
+      fputs("# nncc graph IR\n", out);
+      bool first = true;
+      for (int i = 0; i < m->n_graphs; i++)
+        if (m->graphs[i]->training) {
+          if (!first) fputc('\n', out);
+          first = false;
+          ir_print_graph(out, m->graphs[i]);
+        }
+      if (first) fputs("# no model has a loss: nothing to differentiate\n", out);
+    } else {
       ir_print_module(out, m);
+    }
     if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
     goto done;
   }
