@@ -58,4 +58,22 @@ const double *interp_value(const Interp *in, const Node *n);
  * on an intermediate value. */
 void interp_override(Interp *in, const Node *n, const double *values);
 
+/* ------------------------------------------------------------ gradcheck */
+
+typedef struct GradcheckOptions {
+  uint64_t seed;      /* inputs and parameters */
+  double eps;         /* central-difference step (float64) */
+  double rtol, atol;  /* |fd - grad| <= atol + rtol * max(|fd|, |grad|) */
+  bool hvp;           /* also check a Hessian-vector product (grad of grad) */
+  FILE *out;          /* the table and the diagnosis */
+  const char *path;   /* the .nn file, for source locations */
+  Diag *diag;         /* a note at the wrong rule's source line, or NULL */
+} GradcheckOptions;
+
+/* Checks the gradients of training graph g (lowered, not yet
+ * differentiated: gradcheck runs autodiff itself) against finite
+ * differences. Returns 0 when all agree, 1 on a mismatch, 2 when the
+ * model cannot be evaluated. */
+int cg_gradcheck(Graph *g, const GradcheckOptions *o);
+
 #endif

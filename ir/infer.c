@@ -190,8 +190,8 @@ static bool infer_leaf(Node *n, Diag *d) {
 
 static bool infer_unary(Node *n, Diag *d) {
   const Type *x = &n->in[0]->type;
-  bool i32_ok = n->op == OP_NEG || n->op == OP_ABS || n->op == OP_SQUARE ||
-                n->op == OP_RELU || n->op == OP_CLAMP;
+  /* clamp's bounds are floats: it is f32 only, like the other math */
+  bool i32_ok = n->op == OP_NEG || n->op == OP_ABS || n->op == OP_SQUARE || n->op == OP_RELU;
   if (!need_dtype(n, d, x, i32_ok)) return false;
   /* NaN bounds fail this test too, on purpose */
   if (n->op == OP_CLAMP && !(n->attr[0].f <= n->attr[1].f))
@@ -225,6 +225,11 @@ static bool infer_binary(Node *n, Diag *d) {
   const char *verb = binary_verb(n->op);
   bool compare = op_info(n->op)->flags & OPF_COMPARE;
   if (a->dtype != b->dtype) return fail_mix(n, d, verb, a, b);
+  if (n->op == OP_DIV && a->dtype == DT_I32) {  /* truncate or floor? neither: say so */
+    Pair p = pair(a, b);
+    return fail(n, d, "cannot divide %s and %s: '/' needs f32 (integer division of tensors is not defined)",
+                p.a, p.b);
+  }
   if (a->dtype == DT_BOOL) {
     Pair p = pair(a, b);
     if (!compare)

@@ -70,12 +70,15 @@ static Node *lower_layer_norm(Builder *b, const Node *n, Node **in) {
   return b_add(b, b_mul(b, b_mul(b, xc, inv), in[1]), in[2]);
 }
 
-static Node *lower_dropout(Builder *b, const Node *n, Node **in, bool training, Node *step) {
+/* Each dropout draws its own mask: its seed comes from its ordinal among
+ * the model's dropouts, so adding other ops does not change the masks. */
+static Node *lower_dropout(Builder *b, const Node *n, Node **in, bool training, Node *step,
+                           int ordinal) {
   double p = n->attr[0].f;
   if (!training || p == 0) return in[0];
   Node *mask = ir_node_new(b->g, OP_DROPOUT_MASK, &step, 1, b->loc);
   mask->attr[0].f = p;
-  mask->attr[1].i = 0x9E3779B97F4A7C15ll ^ ((int64_t)n->id * 0x100000001B3ll);  /* per dropout */
+  mask->attr[1].i = (int64_t)(0x9E3779B97F4A7C15ull * (uint64_t)(ordinal + 1) >> 1);
   ir_set_list(b->g, mask, 2, in[0]->type.dim, in[0]->type.rank);
   NNCC_ASSERT(ir_infer(mask, NULL));
   return b_mul(b, in[0], mask);
@@ -89,6 +92,7 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
   g->max_nodes = src->max_nodes;
   Node **map = calloc((size_t)src->n_nodes + 1, sizeof(Node *));
   Node *step = NULL;
+  int dropouts = 0;
   for (int i = 0; i < src->n_nodes && training; i++)
     if (src->nodes[i]->op == OP_DROPOUT && src->nodes[i]->attr[0].f > 0) step = pass_step_counter(g, src->loc);
   for (int i = 0; i < src->n_nodes; i++) {
@@ -100,7 +104,7 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
     switch (n->op) {
     case OP_BATCH_NORM: out = lower_batch_norm(&b, n, in, training); break;
     case OP_LAYER_NORM: out = lower_layer_norm(&b, n, in); break;
-    case OP_DROPOUT: out = lower_dropout(&b, n, in, training, step); break;
+    case OP_DROPOUT: out = lower_dropout(&b, n, in, training, step, dropouts++); break;
     default:
       NNCC_ASSERT(n->n_in <= 8 || n->op == OP_CONCAT);
       if (n->n_in > 8) {

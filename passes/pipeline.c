@@ -12,6 +12,9 @@
  *              into ordinary ops for their mode
  *   autodiff   append the backward pass to every training graph
  *   optimizer  append the optimizer step (update nodes) to it
+ *   fold       fold ops on constants into constants
+ *   algebra    apply algebraic identities (x*1 -> x, pow(x, 2) -> square(x), ...)
+ *   cse        merge equal ops on equal operands into one node
  *   dce        drop values that no output, loss, gradient or write needs */
 #include "passes/passes.h"
 
@@ -25,6 +28,9 @@ static const Pass passes[] = {
     {"lower", NULL, pass_lower, "make evaluation and training graphs; lower mode-dependent ops"},
     {"autodiff", NULL, pass_autodiff, "append the backward pass (reverse-mode autodiff)"},
     {"optimizer", NULL, pass_optimizer, "append the optimizer update"},
+    {"fold", pass_fold, NULL, "fold constant expressions"},
+    {"algebra", pass_algebra, NULL, "apply algebraic identities"},
+    {"cse", pass_cse, NULL, "eliminate common subexpressions"},
     {"dce", pass_dce, NULL, "remove values nothing needs"},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))

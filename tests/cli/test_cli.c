@@ -896,8 +896,8 @@ START_TEST(not_yet_available) {
   char *dir = fresh_dir();
   char so[600];
   snprintf(so, sizeof so, "%s/x.so", dir);
-  const char *forms[] = {"train %s", "eval %s", "gradcheck %s", "bench %s", "%s --emit=llvm"};
-  for (int i = 0; i < 5; i++) {
+  const char *forms[] = {"train %s", "eval %s", "bench %s", "%s --emit=llvm"};
+  for (int i = 0; i < 4; i++) {
     TuRun r = nncc(forms[i], MLP);
     EXPECT_STATUS(r, 2, forms[i]);
     EXPECT_HAS(r.err, "not available", forms[i]);
@@ -932,6 +932,54 @@ START_TEST(not_yet_available_with_options) {
 }
 END_TEST
 
+/* ---------------------------------------------------- gradients (issue 3) */
+
+START_TEST(gradcheck_passes_and_prints_a_table) {
+  TuRun r = nncc("gradcheck -D B=4 %s/examples/sine.nn --hvp", NNCC_SOURCE_DIR);
+  EXPECT_STATUS(r, 0, "gradcheck sine");
+  EXPECT_HAS(r.out, "gradcheck of model 'sine'", "gradcheck sine");
+  EXPECT_HAS(r.out, "h1.w", "gradcheck sine");
+  EXPECT_HAS(r.out, "hessian-vector product", "gradcheck sine");
+  EXPECT_LACKS(r.out, "FAIL", "gradcheck sine");
+  tu_run_free(&r);
+}
+END_TEST
+
+START_TEST(gradcheck_without_loss_fails) {
+  char *dir = fresh_dir();
+  char path[700];
+  snprintf(path, sizeof path, "%s/noloss.nn", dir);
+  FILE *f = fopen(path, "w");
+  fputs("model m {\n  input x: f32[2, 3]\n  y = dense(x, 4)\n  output y\n}\n", f);
+  fclose(f);
+  TuRun r = nncc("gradcheck %s", path);
+  EXPECT_STATUS(r, 1, "gradcheck without loss");
+  EXPECT_HAS(r.err, "has no loss", "gradcheck without loss");
+  tu_run_free(&r);
+  unlink(path);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(emit_grad_prints_training_graphs) {
+  TuRun r = nncc("%s --emit=grad", MLP);
+  EXPECT_STATUS(r, 0, "--emit=grad");
+  EXPECT_HAS(r.out, "graph mlp.train", "--emit=grad");
+  EXPECT_HAS(r.out, "  grad ", "--emit=grad");
+  EXPECT_HAS(r.out, "h.w=%", "--emit=grad");
+  EXPECT_LACKS(r.out, "update ", "--emit=grad");  /* the optimizer comes later */
+  tu_run_free(&r);
+  r = nncc("%s --emit=opt", MLP);
+  EXPECT_STATUS(r, 0, "--emit=opt");
+  EXPECT_HAS(r.out, "graph mlp ", "--emit=opt");
+  EXPECT_HAS(r.out, "graph mlp.train", "--emit=opt");
+  EXPECT_HAS(r.out, "h.w:exp_avg", "--emit=opt");  /* adam's moments */
+  EXPECT_HAS(r.out, " update %", "--emit=opt");
+  tu_run_free(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *cli_suite(void) {
@@ -956,6 +1004,8 @@ static Suite *cli_suite(void) {
       {"passes", {print_after_each_pass, print_after_all, time_passes}},
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
       {"not_yet_available", {not_yet_available, not_yet_available_with_options}},
+      {"gradients",
+       {gradcheck_passes_and_prints_a_table, gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     TCase *tc = tcase_create(groups[i].name);

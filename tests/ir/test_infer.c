@@ -167,9 +167,10 @@ START_TEST(clamp_bounds) {
   Node *c = OP1(OP_CLAMP, x);
   c->attr[0].f = -1, c->attr[1].f = 1;
   OK(c, "f32[5]");
-  Node *e = OP1(OP_CLAMP, V("i32[2]"));
+  Node *e = OP1(OP_CLAMP, V("i32[2]"));  /* float bounds: f32 only */
   e->attr[0].f = e->attr[1].f = 3;
-  OK(e, "i32[2]");
+  ERR(e, "'clamp' needs f32, got i32[2]");
+  ERR(OP2(OP_DIV, V("i32[2]"), V("i32[2]")), "'/' needs f32 (integer division of tensors is not defined)");
   Node *bad = OP1(OP_CLAMP, x);
   bad->attr[0].f = 2, bad->attr[1].f = 1;
   ERR(bad, "'clamp' lower bound 2 is greater than upper bound 1");
