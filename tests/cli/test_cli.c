@@ -945,6 +945,24 @@ START_TEST(gradcheck_passes_and_prints_a_table) {
 }
 END_TEST
 
+/* Every example's gradients, at smaller sizes (-D) to keep CI fast: the
+ * ops and the graph shape are the same as at full size. */
+START_TEST(gradcheck_every_example) {
+  const char *runs[] = {"-D B=4 %s/examples/mlp.nn", "-D B=2 %s/examples/lenet.nn",
+                        "-D B=2 -D T=3 %s/examples/char_rnn.nn", "%s/examples/sine.nn",
+                        "%s/examples/spiral.nn"};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    char args[512];
+    snprintf(args, sizeof args, runs[i], NNCC_SOURCE_DIR);
+    TuRun r = nncc("gradcheck %s", args);
+    EXPECT_STATUS(r, 0, args);
+    EXPECT_HAS(r.out, "result", args);
+    EXPECT_LACKS(r.out, "FAIL", args);
+    tu_run_free(&r);
+  }
+}
+END_TEST
+
 START_TEST(gradcheck_without_loss_fails) {
   char *dir = fresh_dir();
   char path[700];
@@ -1005,7 +1023,8 @@ static Suite *cli_suite(void) {
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
       {"not_yet_available", {not_yet_available, not_yet_available_with_options}},
       {"gradients",
-       {gradcheck_passes_and_prints_a_table, gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
+       {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_without_loss_fails,
+        emit_grad_prints_training_graphs}},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     TCase *tc = tcase_create(groups[i].name);
