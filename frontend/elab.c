@@ -849,8 +849,11 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   }
   E->frame = callee;
   E->depth++;
-  E->def_stack = arena_realloc(E->a, E->def_stack, sizeof(Item *) * (size_t)E->n_def_stack,
-                               sizeof(Item *) * (size_t)(E->n_def_stack + 1));
+  if (E->n_def_stack == E->cap_def_stack) {  /* depth <= MAX_CALL_DEPTH */
+    E->cap_def_stack = E->cap_def_stack ? 2 * E->cap_def_stack : 16;
+    E->def_stack = arena_realloc(E->a, E->def_stack, sizeof(Item *) * (size_t)E->n_def_stack,
+                                 sizeof(Item *) * (size_t)E->cap_def_stack);
+  }
   E->def_stack[E->n_def_stack++] = def;
   Value ret = {.kind = V_NONE, .loc = loc};
   elab_body(E, def->body, def->n_body, &ret);

@@ -90,7 +90,7 @@ typedef struct Elab {
   bool abort;             /* a limit was hit: unwind without more errors */
   int64_t iterations;     /* for-loop iterations unrolled so far */
   const Item **def_stack; /* for recursion errors */
-  int n_def_stack;
+  int n_def_stack, cap_def_stack;
 } Elab;
 
 /* elab.c */

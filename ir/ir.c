@@ -215,7 +215,11 @@ Graph *ir_module_graph(const Module *m, const char *name) {
 }
 
 void ir_module_add(Module *m, Graph *g) {
-  m->graphs = arena_realloc(m->arena, m->graphs, sizeof(Graph *) * (size_t)m->n_graphs,
-                            sizeof(Graph *) * (size_t)(m->n_graphs + 1));
+  if (m->n_graphs == m->cap_graphs) {  /* geometric: 20,000 models stay linear */
+    int cap = m->cap_graphs ? 2 * m->cap_graphs : 8;
+    m->graphs = arena_realloc(m->arena, m->graphs, sizeof(Graph *) * (size_t)m->n_graphs,
+                              sizeof(Graph *) * (size_t)cap);
+    m->cap_graphs = cap;
+  }
   m->graphs[m->n_graphs++] = g;
 }

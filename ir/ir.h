@@ -252,7 +252,7 @@ typedef struct TrainSpec {
 typedef struct Module {
   Arena *arena;
   Graph **graphs;            /* one per model, in source order */
-  int n_graphs;
+  int n_graphs, cap_graphs;
   TrainSpec **trains;        /* validated train blocks, one per model at most */
   int n_trains;
 } Module;
