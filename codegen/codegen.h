@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ir/ir.h"
+#include "runtime/nncc.h"
 
 /* The LLVM version nncc was built with and the host target that code is
  * generated for ("x86_64-pc-linux-gnu", "znver5", "+avx512f,..."): what
@@ -22,6 +23,24 @@ typedef struct CgHostInfo {
 } CgHostInfo;
 
 int cg_host_info(CgHostInfo *info, char *err, size_t err_size);
+
+/* ------------------------------------------------------- code generation */
+
+typedef struct CgOptions {
+  int opt_level;           /* -O0..-O3 (LLVMRunPasses default<On>) */
+  const char *target_cpu;  /* NULL or "native": the host's cpu and features */
+} CgOptions;
+
+/* jit.c: every model of m (after the pass pipeline), compiled by LLVM and
+ * loaded with ORC LLJIT; each is an nncc_model_api (SPEC §4). NULL with a
+ * message in err when LLVM fails. */
+typedef struct CgJit CgJit;
+CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t err_size);
+/* The model named `name` (NULL: the first), or NULL. */
+const nncc_model_api *cg_jit_model(CgJit *j, const char *name);
+void cg_jit_free(CgJit *j);
+/* --emit=llvm: the module as text (malloc'ed), optimized or not. */
+char *cg_llvm_ir(Module *m, const CgOptions *o, bool optimized, char *err, size_t err_size);
 
 /* ----------------------------------------------- reference evaluator */
 

@@ -40,6 +40,12 @@ bool pass_autodiff(Module *m, Diag *d);     /* backward of every training graph 
 bool pass_optimizer(Module *m, Diag *d);    /* the optimizer step as update nodes */
 bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss */
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
+
+/* The values an i32 input may take, [0, bound): the class count of a loss
+ * it labels, the depth of a one_hot, the rows of a gather it indexes -
+ * the smallest, through any reshape, slice or transpose on the way; 0
+ * when nothing bounds it. */
+int64_t pass_label_bound(const Graph *g, const Node *input);
 bool pass_fold(Graph *g, Diag *d);          /* constant folding */
 bool pass_algebra(Graph *g, Diag *d);       /* algebraic identities (x*1, neg(neg(x)), ...) */
 bool pass_cse(Graph *g, Diag *d);           /* merge equal ops on equal operands */

@@ -1,0 +1,70 @@
+/* cg.h - internal to codegen/: the memory layout of a compiled model and
+ * the LLVM emission context shared by layout.c, emit.c and jit.c.
+ *
+ * The codegen <-> runtime interface (documented once, here):
+ *   - a model is one slab of memory; every tensor of the ABI table and
+ *     every intermediate value lives at a fixed 64-byte aligned offset;
+ *   - four kernels `void k(ptr slab)` (forward, evaluate, backward,
+ *     train_step) run a subset of a graph's nodes, each node as a loop nest
+ *     over static shapes, and never allocate;
+ *   - state writes (assign/update) and copies into ABI slots happen at the
+ *     end of a kernel, so every read saw the old values;
+ *   - the generic ABI entries (create, data, grad, checks, save/load) are
+ *     runtime/model.c, driven by an rt_model_desc built from CgModel. */
+#ifndef NNCC_CODEGEN_CG_H
+#define NNCC_CODEGEN_CG_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen/codegen.h"
+
+/* One tensor of the ABI table (nncc.h roles). */
+typedef struct CgTensor {
+  const char *name;
+  int role;              /* NNCC_INPUT ... NNCC_LOSS */
+  Type type;
+  int64_t offset;        /* byte offset in the slab */
+  int64_t grad_offset;   /* or -1 */
+  InitKind init;
+  double init_arg[2];
+  int64_t label_bound;   /* i32 inputs: [0, bound) */
+  bool persistent;
+} CgTensor;
+
+typedef struct CgModel {
+  const char *name;
+  Graph *eval, *train;   /* train may be NULL (no loss) */
+  CgTensor *tensors;
+  int n_tensors;
+  int64_t *home_eval;    /* byte offset of each eval node's value; -1 = constant */
+  int64_t *home_train;
+  int64_t slab_bytes;
+  int loss_index, lr_index, step_index, total_steps_index;
+} CgModel;
+
+/* layout.c: the tensor table and the memory plan of model `name`. */
+CgModel *cg_layout(Module *m, const char *name, Arena *a);
+
+/* emit.c: the kernels of a model into an LLVM module. */
+typedef enum CgKernel { CG_FORWARD, CG_EVALUATE, CG_BACKWARD, CG_TRAIN_STEP, CG_N_KERNELS } CgKernel;
+
+typedef struct Cg {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t, kernel_t;
+  LLVMValueRef fn, slab;
+  const Graph *g;
+  const int64_t *home;
+} Cg;
+
+/* The target machine for o (the host's cpu and features by default),
+ * PIC and the small code model (JITLink and .so alike). */
+LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char *err, size_t err_size);
+
+/* Emits kernel k of model cm as a function named `fn_name`; returns false
+ * when the model has no such kernel (no loss). */
+bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name);
+
+#endif

@@ -1,0 +1,790 @@
+/* emit.c - graph IR to LLVM IR: one kernel function per ABI entry, one
+ * loop nest per node over static shapes (see cg.h for the interface).
+ *
+ * Loops are emitted rotated (the body runs first: every dimension is at
+ * least 1) with the innermost loop over the last, contiguous dimension
+ * and constant trip counts, float math with reassoc/contract flags, so
+ * that LLVM's loop vectorizer widens them. exp (and tanh and sigmoid,
+ * built on it) is an inline polynomial that vectorizes (notes: 16x
+ * glibc's expf); log, sin, cos, erf call libm. */
+#include "codegen/cg.h"
+#include "runtime/runtime.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------- primitives */
+
+static LLVMValueRef ci64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+static LLVMValueRef ci32(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
+static LLVMValueRef cf(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
+
+static LLVMValueRef fmf(LLVMValueRef v) {
+  if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
+    LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract |
+                                LLVMFastMathAllowReciprocal | LLVMFastMathApproxFunc |
+                                LLVMFastMathNoSignedZeros);
+  return v;
+}
+static LLVMValueRef ffadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFAdd(c->b, a, b, "")); }
+static LLVMValueRef ffsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFSub(c->b, a, b, "")); }
+static LLVMValueRef ffmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFMul(c->b, a, b, "")); }
+static LLVMValueRef ffdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFDiv(c->b, a, b, "")); }
+static LLVMValueRef fneg(Cg *c, LLVMValueRef a) { return fmf(LLVMBuildFNeg(c->b, a, "")); }
+static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFCmp(c->b, p, a, b, "");
+}
+static LLVMValueRef sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(c->b, k, a, b, "");
+}
+static LLVMValueRef iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+static LLVMValueRef imul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
+
+static LLVMValueRef intrinsic1(Cg *c, const char *name, LLVMValueRef x) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
+  return fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, &x, 1, ""));
+}
+
+static LLVMValueRef intrinsic2(Cg *c, const char *name, LLVMValueRef x, LLVMValueRef y) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
+  LLVMValueRef args[2] = {x, y};
+  return fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, args, 2, ""));
+}
+
+/* float f(float) from libm */
+static LLVMValueRef libm1(Cg *c, const char *name, LLVMValueRef x) {
+  LLVMTypeRef ft = LLVMFunctionType(c->f32, &c->f32, 1, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+  if (!f) f = LLVMAddFunction(c->mod, name, ft);
+  return LLVMBuildCall2(c->b, ft, f, &x, 1, "");
+}
+
+/* e^x as a polynomial (Cephes expf, 1.3 ulp): range reduction by ln 2,
+ * degree-5 polynomial, the exponent put together in the bits. NaN stays
+ * NaN, large x gives +inf, small x 0. */
+static LLVMValueRef emit_exp(Cg *c, LLVMValueRef x) {
+  LLVMValueRef lo = cf(c, -87.3365), hi = cf(c, 88.37);
+  LLVMValueRef xc = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
+  xc = sel(c, fcmp(c, LLVMRealOGT, xc, hi), hi, xc);
+  LLVMValueRef n = intrinsic1(c, "llvm.rint", ffmul(c, xc, cf(c, 1.44269504088896341)));
+  LLVMValueRef r = ffadd(c, ffmul(c, n, cf(c, -0.693359375)), xc);
+  r = ffadd(c, ffmul(c, n, cf(c, 2.12194440e-4)), r);
+  static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+  LLVMValueRef y = cf(c, p[0]);
+  for (int i = 1; i < 6; i++) y = ffadd(c, ffmul(c, y, r), cf(c, p[i]));
+  y = ffadd(c, ffmul(c, y, ffmul(c, r, r)), ffadd(c, r, cf(c, 1)));
+  LLVMValueRef e = LLVMBuildFPToSI(c->b, n, c->i32, "");
+  e = LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e, ci32(c, 127), ""), ci32(c, 23), "");
+  y = ffmul(c, y, LLVMBuildBitCast(c->b, e, c->f32, ""));
+  y = sel(c, fcmp(c, LLVMRealOGT, x, cf(c, 88.7228)), cf(c, INFINITY), y);
+  return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
+}
+
+static LLVMValueRef emit_sigmoid(Cg *c, LLVMValueRef x) {
+  return ffdiv(c, cf(c, 1), ffadd(c, cf(c, 1), emit_exp(c, fneg(c, x))));
+}
+
+/* tanh = 1 - 2 / (e^2x + 1): e^2x overflows to inf for large x (-> 1) */
+static LLVMValueRef emit_tanh(Cg *c, LLVMValueRef x) {
+  LLVMValueRef e = emit_exp(c, ffmul(c, x, cf(c, 2)));
+  return ffsub(c, cf(c, 1), ffdiv(c, cf(c, 2), ffadd(c, e, cf(c, 1))));
+}
+
+/* --------------------------------------------------------------- memory */
+
+static LLVMTypeRef storage_type(Cg *c, DType t) { return t == DT_F32 ? c->f32 : t == DT_I32 ? c->i32 : c->i8; }
+static int64_t esize(DType t) { return t == DT_BOOL ? 1 : 4; }
+
+static LLVMValueRef ptr_at(Cg *c, int64_t base, DType t, LLVMValueRef idx) {
+  LLVMValueRef off = iadd(c, ci64(c, base), imul(c, idx, ci64(c, esize(t))));
+  return LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, "");
+}
+
+/* A node's element as a value: f32 float, i32 i32, bool i1. */
+static LLVMValueRef load(Cg *c, const Node *n, LLVMValueRef idx) {
+  int64_t home = c->home[n->id];
+  DType t = n->type.dtype;
+  if (home < 0) {  /* a constant fill: an immediate */
+    NNCC_ASSERT(n->op == OP_CONST);
+    double v = n->attr[0].f;
+    return t == DT_F32 ? cf(c, v) : t == DT_I32 ? ci32(c, (int64_t)v) : LLVMConstInt(c->i1, v != 0, 0);
+  }
+  LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t), ptr_at(c, home, t, idx), "");
+  if (t == DT_BOOL) v = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->i8, 0, 0), "");
+  return v;
+}
+
+static void store_at(Cg *c, int64_t home, DType t, LLVMValueRef idx, LLVMValueRef v) {
+  if (t == DT_BOOL) v = LLVMBuildZExt(c->b, v, c->i8, "");
+  LLVMBuildStore(c->b, v, ptr_at(c, home, t, idx));
+}
+
+static void store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
+  NNCC_ASSERT(c->home[n->id] >= 0);
+  store_at(c, c->home[n->id], n->type.dtype, idx, v);
+}
+
+/* ---------------------------------------------------------------- loops */
+
+typedef struct Loop {
+  LLVMBasicBlockRef body;
+  LLVMValueRef iv;
+  int64_t n;
+} Loop;
+
+/* for (iv = 0; iv < n; iv++), n >= 1, rotated: returns iv */
+static LLVMValueRef loop_begin(Cg *c, Loop *l, int64_t n) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
+  l->n = n;
+  LLVMBuildBr(c->b, l->body);
+  LLVMPositionBuilderAtEnd(c->b, l->body);
+  l->iv = LLVMBuildPhi(c->b, c->i64, "i");
+  LLVMValueRef zero = ci64(c, 0);
+  LLVMAddIncoming(l->iv, &zero, &pre, 1);
+  return l->iv;
+}
+
+static void loop_end(Cg *c, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, ci64(c, 1), "");
+  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, ci64(c, l->n), "");
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
+  LLVMBuildCondBr(c->b, more, l->body, exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(c->b, exit);
+}
+
+/* A loop nest over dims[0..rank); idx[d] is each loop's variable. */
+typedef struct Nest {
+  Loop loops[IR_MAX_RANK];
+  LLVMValueRef idx[IR_MAX_RANK];
+  int rank;
+} Nest;
+
+static void nest_begin(Cg *c, Nest *ns, const int64_t *dims, int rank) {
+  ns->rank = rank;
+  for (int d = 0; d < rank; d++) ns->idx[d] = loop_begin(c, &ns->loops[d], dims[d]);
+}
+
+static void nest_end(Cg *c, Nest *ns) {
+  for (int d = ns->rank - 1; d >= 0; d--) loop_end(c, &ns->loops[d]);
+}
+
+/* sum_d idx[d] * strides[d] (+ base) */
+static LLVMValueRef linear(Cg *c, LLVMValueRef *idx, const int64_t *strides, int rank, int64_t base) {
+  LLVMValueRef v = ci64(c, base);
+  for (int d = 0; d < rank; d++)
+    if (strides[d]) v = iadd(c, v, strides[d] == 1 ? idx[d] : imul(c, idx[d], ci64(c, strides[d])));
+  return v;
+}
+
+static void row_major(const Type *t, int64_t *strides) {
+  int64_t s = 1;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    strides[d] = s;
+    s *= t->dim[d];
+  }
+}
+
+/* Strides of operand t read at the index of an output of rank r, NumPy
+ * broadcasting: size-1 and missing dims get stride 0. */
+static void broadcast_strides(const Type *t, int r, const int64_t *out_dims, int64_t *strides) {
+  int64_t own[IR_MAX_RANK] = {0};
+  row_major(t, own);
+  int lead = r - t->rank;
+  for (int d = 0; d < r; d++) {
+    int k = d - lead;
+    strides[d] = k < 0 || (t->dim[k] == 1 && out_dims[d] != 1) ? 0 : own[k];
+  }
+}
+
+/* -------------------------------------------------------- elementwise */
+
+static LLVMValueRef to_f32(Cg *c, LLVMValueRef v, DType from) {
+  if (from == DT_F32) return v;
+  if (from == DT_I32) return LLVMBuildSIToFP(c->b, v, c->f32, "");
+  return LLVMBuildUIToFP(c->b, v, c->f32, "");
+}
+
+static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
+  DType t = n->in[0]->type.dtype;
+  bool f = t == DT_F32;
+  LLVMValueRef x = a[0], zero = f ? cf(c, 0) : ci32(c, 0);
+  switch (n->op) {
+  case OP_NEG: return f ? fneg(c, x) : LLVMBuildNeg(c->b, x, "");
+  case OP_EXP: return emit_exp(c, x);
+  case OP_LOG: return libm1(c, "logf", x);
+  case OP_SQRT: return intrinsic1(c, "llvm.sqrt", x);
+  case OP_RSQRT: return ffdiv(c, cf(c, 1), intrinsic1(c, "llvm.sqrt", x));
+  case OP_ABS: return f ? intrinsic1(c, "llvm.fabs", x) : sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, x, zero, ""), LLVMBuildNeg(c->b, x, ""), x);
+  case OP_SQUARE: return f ? ffmul(c, x, x) : imul(c, x, x);
+  case OP_RELU:
+    return f ? sel(c, fcmp(c, LLVMRealOGT, x, zero), x, sel(c, fcmp(c, LLVMRealUNO, x, x), x, zero))
+             : sel(c, LLVMBuildICmp(c->b, LLVMIntSGT, x, zero, ""), x, zero);
+  case OP_LEAKY_RELU: return sel(c, fcmp(c, LLVMRealOGT, x, zero), x, ffmul(c, x, cf(c, n->attr[0].f)));
+  case OP_SIGMOID: return emit_sigmoid(c, x);
+  case OP_TANH: return emit_tanh(c, x);
+  case OP_GELU:
+    return ffmul(c, ffmul(c, x, cf(c, 0.5)), ffadd(c, cf(c, 1), libm1(c, "erff", ffmul(c, x, cf(c, M_SQRT1_2)))));
+  case OP_ERF: return libm1(c, "erff", x);
+  case OP_FLOOR: return intrinsic1(c, "llvm.floor", x);
+  case OP_SOFTPLUS:  /* log(1 + e^x), x for large x */
+    return sel(c, fcmp(c, LLVMRealOGT, x, cf(c, 20)), x, libm1(c, "log1pf", emit_exp(c, x)));
+  case OP_SIN: return libm1(c, "sinf", x);
+  case OP_COS: return libm1(c, "cosf", x);
+  case OP_POW: {
+    double p = n->attr[0].f;
+    if (p == 2) return ffmul(c, x, x);
+    if (p == 1) return x;
+    if (p == 0.5) return intrinsic1(c, "llvm.sqrt", x);
+    return intrinsic2(c, "llvm.pow", x, cf(c, p));
+  }
+  case OP_CLAMP: {
+    LLVMValueRef lo = cf(c, n->attr[0].f), hi = cf(c, n->attr[1].f);
+    LLVMValueRef y = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
+    return sel(c, fcmp(c, LLVMRealOGT, y, hi), hi, y);
+  }
+  case OP_STOP_GRADIENT: return x;
+  case OP_CAST: {
+    DType to = n->type.dtype;
+    if (to == t) return x;
+    if (to == DT_F32) return to_f32(c, x, t);
+    if (t == DT_F32) return LLVMBuildFPToSI(c->b, x, c->i32, "");
+    return LLVMBuildZExt(c->b, x, c->i32, "");  /* bool -> i32 */
+  }
+  case OP_ADD: return f ? ffadd(c, x, a[1]) : iadd(c, x, a[1]);
+  case OP_SUB: return f ? ffsub(c, x, a[1]) : LLVMBuildSub(c->b, x, a[1], "");
+  case OP_MUL: return f ? ffmul(c, x, a[1]) : imul(c, x, a[1]);
+  case OP_DIV: return ffdiv(c, x, a[1]);
+  case OP_MAXIMUM:
+    return f ? sel(c, fcmp(c, LLVMRealUGE, x, a[1]), x, a[1])
+             : sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, x, a[1], ""), x, a[1]);
+  case OP_MINIMUM:
+    return f ? sel(c, fcmp(c, LLVMRealULE, x, a[1]), x, a[1])
+             : sel(c, LLVMBuildICmp(c->b, LLVMIntSLE, x, a[1], ""), x, a[1]);
+  case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: {
+    static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ, LLVMRealUNE};
+    static const LLVMIntPredicate ip[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE, LLVMIntEQ, LLVMIntNE};
+    int k = n->op - OP_LT;
+    return f ? fcmp(c, fp[k], x, a[1]) : LLVMBuildICmp(c->b, ip[k], x, a[1], "");
+  }
+  case OP_WHERE: return sel(c, a[0], a[1], a[2]);
+  case OP_BROADCAST: case OP_RESHAPE: return x;
+  default: break;
+  }
+  NNCC_ASSERT(!"emit: not an elementwise op");
+  return NULL;
+}
+
+/* out[i] = op(in_k[broadcast(i)]...) over the output's index space.
+ * A reshape is the same loop with the input read linearly. */
+static void emit_elementwise(Cg *c, const Node *n) {
+  const Type *t = &n->type;
+  int r = t->rank;
+  int64_t ostr[IR_MAX_RANK], istr[4][IR_MAX_RANK];
+  row_major(t, ostr);
+  for (int k = 0; k < n->n_in && k < 4; k++) {
+    if (n->op == OP_RESHAPE) memcpy(istr[k], ostr, sizeof ostr);
+    else broadcast_strides(&n->in[k]->type, r, t->dim, istr[k]);
+  }
+  Nest ns;
+  nest_begin(c, &ns, t->dim, r);
+  LLVMValueRef args[4];
+  for (int k = 0; k < n->n_in; k++) args[k] = load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
+  store(c, n, linear(c, ns.idx, ostr, r, 0), scalar(c, n, args));
+  nest_end(c, &ns);
+}
+
+/* ------------------------------------------------------------- matmul */
+
+/* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1
+ * operands promoted, batch dims broadcast. i-k-j order: the inner loop
+ * runs along a row of B and of C, contiguous, so it vectorizes. */
+static void emit_matmul(Cg *c, const Node *n) {
+  Type A = n->in[0]->type, B = n->in[1]->type;
+  if (A.rank == 1) A = type_make(A.dtype, 2, (int64_t[]){1, A.dim[0]});
+  if (B.rank == 1) B = type_make(B.dtype, 2, (int64_t[]){B.dim[0], 1});
+  int64_t M = A.dim[A.rank - 2], K = A.dim[A.rank - 1], N = B.dim[B.rank - 1];
+  Type batch_a = A, batch_b = B, batch;
+  batch_a.rank -= 2;
+  batch_b.rank -= 2;
+  NNCC_ASSERT(ir_broadcast(&batch_a, &batch_b, &batch));
+  int br = batch.rank;
+  int64_t sa[IR_MAX_RANK] = {0}, sb[IR_MAX_RANK] = {0}, sc[IR_MAX_RANK] = {0};
+  broadcast_strides(&batch_a, br, batch.dim, sa);
+  broadcast_strides(&batch_b, br, batch.dim, sb);
+  row_major(&batch, sc);
+  Nest ns;
+  nest_begin(c, &ns, batch.dim, br);
+  LLVMValueRef a0 = imul(c, linear(c, ns.idx, sa, br, 0), ci64(c, M * K));
+  LLVMValueRef b0 = imul(c, linear(c, ns.idx, sb, br, 0), ci64(c, K * N));
+  LLVMValueRef c0 = imul(c, linear(c, ns.idx, sc, br, 0), ci64(c, M * N));
+  Loop lm, lk, ln;
+  LLVMValueRef m = loop_begin(c, &lm, M);
+  LLVMValueRef crow = iadd(c, c0, imul(c, m, ci64(c, N)));
+  LLVMValueRef j0 = loop_begin(c, &ln, N);
+  store(c, n, iadd(c, crow, j0), cf(c, 0));
+  loop_end(c, &ln);
+  LLVMValueRef k = loop_begin(c, &lk, K);
+  LLVMValueRef av = load(c, n->in[0], iadd(c, a0, iadd(c, imul(c, m, ci64(c, K)), k)));
+  LLVMValueRef brow = iadd(c, b0, imul(c, k, ci64(c, N)));
+  LLVMValueRef j = loop_begin(c, &ln, N);
+  LLVMValueRef ci = iadd(c, crow, j);
+  LLVMValueRef acc = load(c, n, ci);
+  store(c, n, ci, ffadd(c, acc, ffmul(c, av, load(c, n->in[1], iadd(c, brow, j)))));
+  loop_end(c, &ln);
+  loop_end(c, &lk);
+  loop_end(c, &lm);
+  nest_end(c, &ns);
+}
+
+/* --------------------------------------------------------- reductions */
+
+/* The kept and reduced dims of x for a reduction over `axes`. */
+typedef struct Split {
+  int64_t kept[IR_MAX_RANK], red[IR_MAX_RANK];      /* sizes */
+  int64_t kstr[IR_MAX_RANK], rstr[IR_MAX_RANK];     /* strides in x */
+  int nk, nr;
+  int64_t count;                                    /* reduced elements */
+} Split;
+
+static void split_axes(const Type *x, const int64_t *axes, int n_axes, Split *s) {
+  int64_t str[IR_MAX_RANK] = {0};
+  row_major(x, str);
+  s->nk = s->nr = 0;
+  s->count = 1;
+  for (int d = 0; d < x->rank; d++) {
+    bool reduced = false;
+    for (int k = 0; k < n_axes; k++) reduced |= axes[k] == d;
+    if (reduced) {
+      s->red[s->nr] = x->dim[d];
+      s->rstr[s->nr++] = str[d];
+      s->count *= x->dim[d];
+    } else {
+      s->kept[s->nk] = x->dim[d];
+      s->kstr[s->nk++] = str[d];
+    }
+  }
+}
+
+static LLVMValueRef alloca_f32(Cg *c) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(c->b, first);
+  else LLVMPositionBuilderAtEnd(c->b, entry);
+  LLVMValueRef a = LLVMBuildAlloca(c->b, c->f32, "acc");
+  LLVMPositionBuilderAtEnd(c->b, cur);
+  return a;
+}
+
+static LLVMValueRef alloca_i32(Cg *c) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(c->b, first);
+  else LLVMPositionBuilderAtEnd(c->b, entry);
+  LLVMValueRef a = LLVMBuildAlloca(c->b, c->i32, "arg");
+  LLVMPositionBuilderAtEnd(c->b, cur);
+  return a;
+}
+
+typedef enum RedKind { RED_SUM, RED_MAX, RED_MIN } RedKind;
+
+/* acc = fold over the reduced dims of f(x[kept, red]) */
+static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueRef base, RedKind kind,
+                                LLVMValueRef (*f)(Cg *, LLVMValueRef, LLVMValueRef), LLVMValueRef farg) {
+  LLVMValueRef acc = alloca_f32(c);
+  bool fx = x->type.dtype == DT_F32;
+  LLVMBuildStore(c->b, cf(c, kind == RED_SUM ? 0 : kind == RED_MAX ? -INFINITY : INFINITY), acc);
+  Nest rn;
+  nest_begin(c, &rn, s->red, s->nr);
+  LLVMValueRef v = load(c, x, iadd(c, base, linear(c, rn.idx, s->rstr, s->nr, 0)));
+  if (!fx) v = to_f32(c, v, x->type.dtype);
+  if (f) v = f(c, v, farg);
+  LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+  LLVMValueRef r = kind == RED_SUM ? ffadd(c, a, v)
+                   : kind == RED_MAX ? sel(c, fcmp(c, LLVMRealUGT, v, a), v, a)
+                                     : sel(c, fcmp(c, LLVMRealULT, v, a), v, a);
+  LLVMBuildStore(c->b, r, acc);
+  nest_end(c, &rn);
+  return LLVMBuildLoad2(c->b, c->f32, acc, "");
+}
+
+static LLVMValueRef exp_minus(Cg *c, LLVMValueRef v, LLVMValueRef m) { return emit_exp(c, ffsub(c, v, m)); }
+
+static void emit_reduce(Cg *c, const Node *n) {
+  const Node *x = n->in[0];
+  Split s;
+  split_axes(&x->type, n->attr[0].list, n->attr[0].n, &s);
+  Nest kn;
+  nest_begin(c, &kn, s.kept, s.nk);
+  LLVMValueRef base = linear(c, kn.idx, s.kstr, s.nk, 0);
+  int64_t kstr_out[IR_MAX_RANK] = {0};
+  Type kt = type_make(DT_F32, s.nk, s.kept);
+  row_major(&kt, kstr_out);
+  LLVMValueRef out = linear(c, kn.idx, kstr_out, s.nk, 0);
+  LLVMValueRef v;
+  switch (n->op) {
+  case OP_SUM: v = reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL); break;
+  case OP_MEAN: v = ffmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL), cf(c, 1.0 / (double)s.count)); break;
+  case OP_MAX: v = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL); break;
+  case OP_MIN: v = reduce_loop(c, x, &s, base, RED_MIN, NULL, NULL); break;
+  case OP_LOGSUMEXP: {
+    LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
+    LLVMValueRef finite = fcmp(c, LLVMRealONE, m, cf(c, -INFINITY));
+    LLVMValueRef ms = sel(c, finite, m, cf(c, 0));
+    LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, ms);
+    v = ffadd(c, ms, libm1(c, "logf", sum));
+    break;
+  }
+  default: NNCC_ASSERT(0);
+  }
+  if (n->type.dtype == DT_I32) v = LLVMBuildFPToSI(c->b, v, c->i32, "");
+  store(c, n, out, v);
+  nest_end(c, &kn);
+}
+
+/* softmax / log_softmax / argmax along one axis */
+static void emit_axis_op(Cg *c, const Node *n) {
+  const Node *x = n->in[0];
+  int64_t axis = n->attr[0].i;
+  Split s;
+  split_axes(&x->type, &axis, 1, &s);
+  Nest kn;
+  nest_begin(c, &kn, s.kept, s.nk);
+  LLVMValueRef base = linear(c, kn.idx, s.kstr, s.nk, 0);
+  int64_t len = s.red[0], step = s.rstr[0];
+  if (n->op == OP_ARGMAX) {
+    int64_t kstr_out[IR_MAX_RANK] = {0};
+    Type kt = type_make(DT_F32, s.nk, s.kept);
+    row_major(&kt, kstr_out);
+    LLVMValueRef best = alloca_f32(c), arg = alloca_i32(c);
+    LLVMBuildStore(c->b, cf(c, -INFINITY), best);
+    LLVMBuildStore(c->b, ci32(c, 0), arg);
+    Loop l;
+    LLVMValueRef i = loop_begin(c, &l, len);
+    LLVMValueRef v = to_f32(c, load(c, x, iadd(c, base, imul(c, i, ci64(c, step)))), x->type.dtype);
+    LLVMValueRef b = LLVMBuildLoad2(c->b, c->f32, best, "");
+    LLVMValueRef better = fcmp(c, LLVMRealOGT, v, b);  /* the first maximum wins */
+    LLVMBuildStore(c->b, sel(c, better, v, b), best);
+    LLVMBuildStore(c->b, sel(c, better, LLVMBuildTrunc(c->b, i, c->i32, ""), LLVMBuildLoad2(c->b, c->i32, arg, "")), arg);
+    loop_end(c, &l);
+    store(c, n, linear(c, kn.idx, kstr_out, s.nk, 0), LLVMBuildLoad2(c->b, c->i32, arg, ""));
+    nest_end(c, &kn);
+    return;
+  }
+  LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
+  LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m);
+  LLVMValueRef lse = libm1(c, "logf", sum), inv = ffdiv(c, cf(c, 1), sum);
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, len);
+  LLVMValueRef at = iadd(c, base, imul(c, i, ci64(c, step)));
+  LLVMValueRef d = ffsub(c, load(c, x, at), m);
+  store(c, n, at, n->op == OP_SOFTMAX ? ffmul(c, emit_exp(c, d), inv) : ffsub(c, d, lse));
+  loop_end(c, &l);
+  nest_end(c, &kn);
+}
+
+/* ------------------------------------------------------ data movement */
+
+static void emit_transpose(Cg *c, const Node *n) {
+  const Type *t = &n->type;
+  int64_t ostr[IR_MAX_RANK] = {0}, xstr[IR_MAX_RANK] = {0}, istr[IR_MAX_RANK] = {0};
+  row_major(t, ostr);
+  row_major(&n->in[0]->type, xstr);
+  for (int d = 0; d < t->rank; d++) istr[d] = xstr[n->attr[0].list[d]];
+  Nest ns;
+  nest_begin(c, &ns, t->dim, t->rank);
+  store(c, n, linear(c, ns.idx, ostr, t->rank, 0), load(c, n->in[0], linear(c, ns.idx, istr, t->rank, 0)));
+  nest_end(c, &ns);
+}
+
+static void emit_slice(Cg *c, const Node *n) {
+  const Type *t = &n->type;
+  int64_t ostr[IR_MAX_RANK] = {0}, xstr[IR_MAX_RANK] = {0}, istr[IR_MAX_RANK] = {0}, base = 0;
+  row_major(t, ostr);
+  row_major(&n->in[0]->type, xstr);
+  for (int d = 0; d < t->rank; d++) {
+    istr[d] = xstr[d] * n->attr[2].list[d];
+    base += xstr[d] * n->attr[0].list[d];
+  }
+  Nest ns;
+  nest_begin(c, &ns, t->dim, t->rank);
+  store(c, n, linear(c, ns.idx, ostr, t->rank, 0), load(c, n->in[0], linear(c, ns.idx, istr, t->rank, base)));
+  nest_end(c, &ns);
+}
+
+static void fill(Cg *c, const Node *n, LLVMValueRef v) {
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
+  store(c, n, i, v);
+  loop_end(c, &l);
+}
+
+static LLVMValueRef zero_of(Cg *c, DType t) {
+  return t == DT_F32 ? cf(c, 0) : t == DT_I32 ? ci32(c, 0) : LLVMConstInt(c->i1, 0, 0);
+}
+
+static void emit_unslice(Cg *c, const Node *n) {
+  const Type *g = &n->in[0]->type;
+  fill(c, n, zero_of(c, n->type.dtype));
+  int64_t gstr[IR_MAX_RANK] = {0}, ystr[IR_MAX_RANK] = {0}, ostr[IR_MAX_RANK] = {0}, base = 0;
+  row_major(g, gstr);
+  row_major(&n->type, ystr);
+  for (int d = 0; d < g->rank; d++) {
+    ostr[d] = ystr[d] * n->attr[1].list[d];
+    base += ystr[d] * n->attr[0].list[d];
+  }
+  Nest ns;
+  nest_begin(c, &ns, g->dim, g->rank);
+  store(c, n, linear(c, ns.idx, ostr, g->rank, base), load(c, n->in[0], linear(c, ns.idx, gstr, g->rank, 0)));
+  nest_end(c, &ns);
+}
+
+static void emit_concat(Cg *c, const Node *n) {
+  int64_t axis = n->attr[0].i, offset = 0, ystr[IR_MAX_RANK];
+  row_major(&n->type, ystr);
+  for (int k = 0; k < n->n_in; k++) {
+    const Type *t = &n->in[k]->type;
+    int64_t istr[IR_MAX_RANK] = {0};
+    row_major(t, istr);
+    Nest ns;
+    nest_begin(c, &ns, t->dim, t->rank);
+    store(c, n, linear(c, ns.idx, ystr, t->rank, offset * ystr[axis]),
+          load(c, n->in[k], linear(c, ns.idx, istr, t->rank, 0)));
+    nest_end(c, &ns);
+    offset += t->dim[axis];
+  }
+}
+
+static void emit_one_hot(Cg *c, const Node *n) {
+  int64_t depth = n->attr[0].i, count = type_numel(&n->in[0]->type);
+  Loop l, k;
+  LLVMValueRef i = loop_begin(c, &l, count);
+  LLVMValueRef label = load(c, n->in[0], i);
+  LLVMValueRef j = loop_begin(c, &k, depth);
+  LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, label, c->i64, ""), j, "");
+  store(c, n, iadd(c, imul(c, i, ci64(c, depth)), j), sel(c, hit, cf(c, 1), cf(c, 0)));
+  loop_end(c, &k);
+  loop_end(c, &l);
+}
+
+/* An index clamped into [0, rows): the runtime rejects out-of-range
+ * input labels; this keeps a computed index from reading outside. */
+static LLVMValueRef clamp_index(Cg *c, LLVMValueRef v, int64_t rows) {
+  LLVMValueRef i = LLVMBuildSExt(c->b, v, c->i64, "");
+  i = sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, i, ci64(c, 0), ""), ci64(c, 0), i);
+  return sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, i, ci64(c, rows), ""), ci64(c, rows - 1), i);
+}
+
+static void emit_gather(Cg *c, const Node *n) {
+  const Node *table = n->in[0], *idx = n->in[1];
+  int64_t rows = table->type.dim[0], width = type_numel(&table->type) / rows;
+  Loop l, k;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(&idx->type));
+  LLVMValueRef row = clamp_index(c, load(c, idx, i), rows);
+  LLVMValueRef j = loop_begin(c, &k, width);
+  store(c, n, iadd(c, imul(c, i, ci64(c, width)), j), load(c, table, iadd(c, imul(c, row, ci64(c, width)), j)));
+  loop_end(c, &k);
+  loop_end(c, &l);
+}
+
+static void emit_scatter_add(Cg *c, const Node *n) {
+  const Node *g = n->in[0], *idx = n->in[1];
+  int64_t rows = n->attr[0].i, width = type_numel(&n->type) / rows;
+  fill(c, n, cf(c, 0));
+  Loop l, k;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(&idx->type));
+  LLVMValueRef row = clamp_index(c, load(c, idx, i), rows);
+  LLVMValueRef j = loop_begin(c, &k, width);
+  LLVMValueRef at = iadd(c, imul(c, row, ci64(c, width)), j);
+  store(c, n, at, ffadd(c, load(c, n, at), load(c, g, iadd(c, imul(c, i, ci64(c, width)), j))));
+  loop_end(c, &k);
+  loop_end(c, &l);
+}
+
+/* -------------------------------------------------------------- losses */
+
+static LLVMValueRef sum_over(Cg *c, int64_t count, LLVMValueRef (*term)(Cg *, const Node *, LLVMValueRef),
+                             const Node *n) {
+  LLVMValueRef acc = alloca_f32(c);
+  LLVMBuildStore(c->b, cf(c, 0), acc);
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, count);
+  LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term(c, n, i)), acc);
+  loop_end(c, &l);
+  return LLVMBuildLoad2(c->b, c->f32, acc, "");
+}
+
+static LLVMValueRef mse_term(Cg *c, const Node *n, LLVMValueRef i) {
+  LLVMValueRef d = ffsub(c, load(c, n->in[0], i), load(c, n->in[1], i));
+  return ffmul(c, d, d);
+}
+
+static LLVMValueRef huber_term(Cg *c, const Node *n, LLVMValueRef i) {
+  double delta = n->attr[0].f;
+  LLVMValueRef d = intrinsic1(c, "llvm.fabs", ffsub(c, load(c, n->in[0], i), load(c, n->in[1], i)));
+  LLVMValueRef quad = ffmul(c, cf(c, 0.5), ffmul(c, d, d));
+  LLVMValueRef lin = ffmul(c, cf(c, delta), ffsub(c, d, cf(c, 0.5 * delta)));
+  return sel(c, fcmp(c, LLVMRealOLE, d, cf(c, delta)), quad, lin);
+}
+
+static LLVMValueRef bce_term(Cg *c, const Node *n, LLVMValueRef i) {
+  LLVMValueRef z = load(c, n->in[0], i), t = load(c, n->in[1], i);
+  LLVMValueRef relu = sel(c, fcmp(c, LLVMRealOGT, z, cf(c, 0)), z, cf(c, 0));
+  LLVMValueRef tail = libm1(c, "log1pf", emit_exp(c, fneg(c, intrinsic1(c, "llvm.fabs", z))));
+  return ffadd(c, ffsub(c, relu, ffmul(c, z, t)), tail);
+}
+
+/* cross_entropy: mean over labels of logsumexp(z) - z[label]; nll: -logp[label] */
+static void emit_class_loss(Cg *c, const Node *n) {
+  const Node *z = n->in[0], *y = n->in[1];
+  int64_t classes = z->type.dim[z->type.rank - 1], rows = type_numel(&y->type);
+  LLVMValueRef acc = alloca_f32(c);
+  LLVMBuildStore(c->b, cf(c, 0), acc);
+  Loop l;
+  LLVMValueRef r = loop_begin(c, &l, rows);
+  LLVMValueRef base = imul(c, r, ci64(c, classes));
+  LLVMValueRef label = clamp_index(c, load(c, y, r), classes);
+  LLVMValueRef picked = load(c, z, iadd(c, base, label));
+  LLVMValueRef term;
+  if (n->op == OP_CROSS_ENTROPY) {
+    Split s = {.red = {classes}, .rstr = {1}, .nr = 1, .count = classes};
+    LLVMValueRef m = reduce_loop(c, z, &s, base, RED_MAX, NULL, NULL);
+    LLVMValueRef sum = reduce_loop(c, z, &s, base, RED_SUM, exp_minus, m);
+    term = ffsub(c, ffadd(c, m, libm1(c, "logf", sum)), picked);
+  } else {
+    term = fneg(c, picked);
+  }
+  LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term), acc);
+  loop_end(c, &l);
+  store(c, n, ci64(c, 0), ffmul(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), cf(c, 1.0 / (double)rows)));
+}
+
+static void emit_pair_loss(Cg *c, const Node *n) {
+  int64_t count = type_numel(&n->in[0]->type);
+  LLVMValueRef (*term)(Cg *, const Node *, LLVMValueRef) =
+      n->op == OP_MSE ? mse_term : n->op == OP_HUBER ? huber_term : bce_term;
+  store(c, n, ci64(c, 0), ffmul(c, sum_over(c, count, term, n), cf(c, 1.0 / (double)count)));
+}
+
+/* --------------------------------------------------------------- random */
+
+static void emit_dropout_mask(Cg *c, const Node *n) {
+  LLVMTypeRef args[4] = {c->i64, c->i64, c->i64, c->f64};
+  LLVMTypeRef ft = LLVMFunctionType(c->f64, args, 4, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(c->mod, "rt_dropout_mask");
+  if (!f) f = LLVMAddFunction(c->mod, "rt_dropout_mask", ft);
+  LLVMValueRef step = LLVMBuildFPToUI(c->b, load(c, n->in[0], ci64(c, 0)), c->i64, "");
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
+  LLVMValueRef a[4] = {ci64(c, n->attr[1].i), step, i, LLVMConstReal(c->f64, n->attr[0].f)};
+  LLVMValueRef v = LLVMBuildCall2(c->b, ft, f, a, 4, "");
+  store(c, n, i, LLVMBuildFPTrunc(c->b, v, c->f32, ""));
+  loop_end(c, &l);
+}
+
+/* ------------------------------------------------------------- kernels */
+
+static bool emit_node(Cg *c, const Node *n) {
+  unsigned flags = op_info(n->op)->flags;
+  switch (n->op) {
+  case OP_VAR: return true;
+  case OP_CONST:
+    if (c->home[n->id] >= 0) fill(c, n, load(c, n, ci64(c, 0)));  /* a constant with a role */
+    return true;
+  case OP_ASSIGN: case OP_UPDATE: return true;  /* at the end */
+  case OP_MATMUL: emit_matmul(c, n); return true;
+  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: emit_reduce(c, n); return true;
+  case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: emit_axis_op(c, n); return true;
+  case OP_RESHAPE: case OP_BROADCAST: emit_elementwise(c, n); return true;
+  case OP_TRANSPOSE: emit_transpose(c, n); return true;
+  case OP_SLICE: emit_slice(c, n); return true;
+  case OP_UNSLICE: emit_unslice(c, n); return true;
+  case OP_CONCAT: emit_concat(c, n); return true;
+  case OP_ONE_HOT: emit_one_hot(c, n); return true;
+  case OP_GATHER: emit_gather(c, n); return true;
+  case OP_SCATTER_ADD: emit_scatter_add(c, n); return true;
+  case OP_MSE: case OP_HUBER: case OP_BCE: emit_pair_loss(c, n); return true;
+  case OP_CROSS_ENTROPY: case OP_NLL: emit_class_loss(c, n); return true;
+  case OP_DROPOUT_MASK: emit_dropout_mask(c, n); return true;
+  default: break;
+  }
+  if (flags & OPF_ELEMWISE) {
+    emit_elementwise(c, n);
+    return true;
+  }
+  return false;  /* conv2d, pooling and their gradients: not yet */
+}
+
+static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(t));
+  LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t->dtype), ptr_at(c, from, t->dtype, i), "");
+  LLVMBuildStore(c->b, v, ptr_at(c, to, t->dtype, i));
+  loop_end(c, &l);
+}
+
+/* The nodes a kernel runs: what its roots need. */
+static char *kernel_nodes(const Graph *g, CgKernel k) {
+  char *want = calloc((size_t)g->n_nodes + 1, 1);
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    const Node *n = g->nodes[i];
+    bool root = (n->roles & ROLE_OUTPUT) ||
+                (k != CG_FORWARD && (n->roles & (ROLE_LOSS | ROLE_GRAD))) ||
+                (k >= CG_BACKWARD && n->op == OP_ASSIGN) || (k == CG_TRAIN_STEP && n->op == OP_UPDATE);
+    if (root) want[i] = 1;
+    if (!want[i]) continue;
+    for (int j = 0; j < n->n_in; j++) want[n->in[j]->id] = 1;
+  }
+  return want;
+}
+
+bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
+  const Graph *g = k <= CG_EVALUATE ? cm->eval : cm->train;
+  if (!g || (k == CG_EVALUATE && cm->loss_index < 0)) return false;
+  c->g = g;
+  c->home = k <= CG_EVALUATE ? cm->home_eval : cm->home_train;
+  c->fn = LLVMAddFunction(c->mod, fn_name, c->kernel_t);
+  c->slab = LLVMGetParam(c->fn, 0);
+  LLVMAddAttributeAtIndex(c->fn, 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+  LLVMAddAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+  LLVMPositionBuilderAtEnd(c->b, entry);
+  char *want = kernel_nodes(g, k);
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (!want[i]) continue;
+    if (!emit_node(c, g->nodes[i]))
+      nncc_fatal("code generation for '%s' is not implemented yet", op_info(g->nodes[i]->op)->name);
+  }
+  /* the end of the step: copies into ABI slots, then state writes */
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!want[i] || !n->roles || c->home[i] < 0) continue;
+    for (int t = 0; t < cm->n_tensors; t++) {
+      const CgTensor *ct = &cm->tensors[t];
+      bool is_slot = ((n->roles & ROLE_OUTPUT) && ct->role == NNCC_OUTPUT && !strcmp(ct->name, n->out_name)) ||
+                     ((n->roles & ROLE_LOSS) && t == cm->loss_index);
+      if (is_slot && ct->offset != c->home[i]) copy_values(c, c->home[i], ct->offset, &n->type);
+    }
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!want[i] || (n->op != OP_ASSIGN && n->op != OP_UPDATE)) continue;
+    const Node *v = n->in[1];
+    if (c->home[v->id] < 0) fill(c, n->in[0], load(c, v, ci64(c, 0)));
+    else copy_values(c, c->home[v->id], c->home[n->in[0]->id], &v->type);
+  }
+  free(want);
+  LLVMBuildRetVoid(c->b);
+  return true;
+}
