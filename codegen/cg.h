@@ -67,4 +67,8 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char *err, size_t err
  * when the model has no such kernel (no loss). */
 bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name);
 
+/* emit_conv.c: the loop nest of a conv2d, pooling or gradient node (the
+ * 8 ops of ops.def's convolution family); false for any other op. */
+bool cg_emit_conv(Cg *c, const Node *n);
+
 #endif

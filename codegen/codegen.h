@@ -39,8 +39,10 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t err_size);
 /* The model named `name` (NULL: the first), or NULL. */
 const nncc_model_api *cg_jit_model(CgJit *j, const char *name);
 void cg_jit_free(CgJit *j);
-/* --emit=llvm: the module as text (malloc'ed), optimized or not. */
-char *cg_llvm_ir(Module *m, const CgOptions *o, bool optimized, char *err, size_t err_size);
+/* --emit=llvm and --emit=asm: the module of every model as text
+ * (malloc'ed), or NULL with a message in err. */
+typedef enum CgText { CG_TEXT_LLVM_RAW, CG_TEXT_LLVM, CG_TEXT_ASM } CgText;
+char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t err_size);
 
 /* ----------------------------------------------- reference evaluator */
 

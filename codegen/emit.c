@@ -696,6 +696,7 @@ static void emit_dropout_mask(Cg *c, const Node *n) {
 
 static bool emit_node(Cg *c, const Node *n) {
   unsigned flags = op_info(n->op)->flags;
+  if (cg_emit_conv(c, n)) return true;  /* conv2d, pooling and their gradients */
   switch (n->op) {
   case OP_VAR: return true;
   case OP_CONST:
@@ -722,7 +723,7 @@ static bool emit_node(Cg *c, const Node *n) {
     emit_elementwise(c, n);
     return true;
   }
-  return false;  /* conv2d, pooling and their gradients: not yet */
+  return false;
 }
 
 static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {

@@ -275,7 +275,7 @@ void cg_jit_free(CgJit *j) {
   free(j);
 }
 
-char *cg_llvm_ir(Module *m, const CgOptions *o, bool optimized, char *err, size_t size) {
+char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t size) {
   Arena a = {0};
   int n = 0;
   for (int i = 0; i < m->n_graphs; i++) n += !m->graphs[i]->training;
@@ -298,10 +298,25 @@ char *cg_llvm_ir(Module *m, const CgOptions *o, bool optimized, char *err, size_
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = build_module(m, models, n, ctx, tm);
   char *text = NULL;
-  if (!optimized || optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
-    char *s = LLVMPrintModuleToString(mod);
-    text = strdup(s);
-    LLVMDisposeMessage(s);
+  if (kind == CG_TEXT_LLVM_RAW || optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
+    if (kind == CG_TEXT_ASM) {
+      LLVMMemoryBufferRef buf = NULL;
+      char *msg = NULL;
+      if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, &msg, &buf)) {
+        snprintf(err, size, "LLVM: %s", msg);
+        LLVMDisposeMessage(msg);
+      } else {
+        size_t len = LLVMGetBufferSize(buf);
+        text = malloc(len + 1);
+        memcpy(text, LLVMGetBufferStart(buf), len);
+        text[len] = 0;
+        LLVMDisposeMemoryBuffer(buf);
+      }
+    } else {
+      char *s = LLVMPrintModuleToString(mod);
+      text = strdup(s);
+      LLVMDisposeMessage(s);
+    }
   }
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);

@@ -10,6 +10,7 @@
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "tools/driver.h"
 
 #include <errno.h>
 #include <math.h>
@@ -465,7 +466,12 @@ int main(int argc, char **argv) {
     goto done;
   }
   if (strcmp(o.command, "compile")) {
-    exit_code = not_yet(o.command);
+    RunOptions ro = {.file = o.file, .model = o.model, .epochs = o.epochs, .seed = o.seed,
+                     .save = o.save, .resume = o.resume, .load = o.load, .log = o.log,
+                     .quiet = o.quiet, .cg = {.opt_level = o.opt_level, .target_cpu = o.target_cpu}};
+    if (!strcmp(o.command, "train")) exit_code = run_train(&ro, m);
+    else if (!strcmp(o.command, "eval")) exit_code = run_eval(&ro, m);
+    else exit_code = run_bench(&ro, m);
     goto done;
   }
   if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params") ||
@@ -488,6 +494,29 @@ int main(int argc, char **argv) {
     } else {
       ir_print_module(out, m);
     }
+    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    goto done;
+  }
+  if (o.emit && (!strcmp(o.emit, "llvm") || !strcmp(o.emit, "asm"))) {
+    CgOptions co = {.opt_level = o.opt_level, .target_cpu = o.target_cpu};
+    char err[1024] = "";
+    /* -O0 shows the IR as emitted; otherwise after the LLVM pipeline */
+    CgText kind = !strcmp(o.emit, "asm") ? CG_TEXT_ASM : o.opt_level == 0 ? CG_TEXT_LLVM_RAW : CG_TEXT_LLVM;
+    char *text = cg_emit_text(m, &co, kind, err, sizeof err);
+    if (!text) {
+      fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
+      exit_code = EXIT_COMPILE;
+      goto done;
+    }
+    char *tmp;
+    FILE *out = open_output(o.out, &tmp);
+    if (!out) {
+      free(text);
+      exit_code = EXIT_COMPILE;
+      goto done;
+    }
+    fputs(text, out);
+    free(text);
     if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
     goto done;
   }

@@ -1,0 +1,414 @@
+/* emit_conv.c - LLVM IR loop nests for convolution and pooling (NCHW,
+ * weights [Cout, Cin, kh, kw]) and their gradients; called by emit.c's
+ * emit_node. The semantics are codegen/interp.c's, op for op: zero
+ * padding for conv2d, no padding and floor mode for pooling, max pooling
+ * routes to the first maximum of each window in row-major order (a NaN
+ * wins, as max_pool2d propagates it).
+ *
+ * Every nest has static trip counts and keeps the output row (j, the
+ * last, contiguous dimension) innermost, so that with stride_w == 1 the
+ * inner loop is a unit-stride axpy or reduction that LLVM vectorizes.
+ * Padding never costs a per-element branch: the kernel column b is
+ * unrolled at emission time, which makes the valid range of j for each b
+ * a pair of constants; a padded kernel row is skipped by one branch per
+ * output row. */
+#include "codegen/cg.h"
+
+/* ---------------------------------------------------------- primitives */
+/* Small copies of emit.c's static helpers (f32 only: every operand and
+ * result here is f32). */
+
+static LLVMValueRef ci64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+static LLVMValueRef cf(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
+
+static LLVMValueRef fmf(LLVMValueRef v) {
+  if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
+    LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract |
+                                LLVMFastMathAllowReciprocal | LLVMFastMathApproxFunc |
+                                LLVMFastMathNoSignedZeros);
+  return v;
+}
+static LLVMValueRef ffadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFAdd(c->b, a, b, "")); }
+static LLVMValueRef ffmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFMul(c->b, a, b, "")); }
+static LLVMValueRef ffdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFDiv(c->b, a, b, "")); }
+static LLVMValueRef iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+
+/* a * k + b, with k and b constants (k == 0 or b == 0 folded) */
+static LLVMValueRef affine(Cg *c, LLVMValueRef a, int64_t k, int64_t b) {
+  LLVMValueRef v = k == 1 ? a : LLVMBuildMul(c->b, a, ci64(c, k), "");
+  return b ? iadd(c, v, ci64(c, b)) : v;
+}
+
+/* element idx of f32 node n; a constant fill (no home) is an immediate */
+static LLVMValueRef load(Cg *c, const Node *n, LLVMValueRef idx) {
+  int64_t home = c->home[n->id];
+  NNCC_ASSERT(n->type.dtype == DT_F32);
+  if (home < 0) {
+    NNCC_ASSERT(n->op == OP_CONST);
+    return cf(c, n->attr[0].f);
+  }
+  LLVMValueRef off = iadd(c, ci64(c, home), affine(c, idx, 4, 0));
+  return LLVMBuildLoad2(c->b, c->f32, LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, ""), "");
+}
+
+static void store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
+  int64_t home = c->home[n->id];
+  NNCC_ASSERT(home >= 0 && n->type.dtype == DT_F32);
+  LLVMValueRef off = iadd(c, ci64(c, home), affine(c, idx, 4, 0));
+  LLVMBuildStore(c->b, v, LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, ""));
+}
+
+/* n[idx] += v */
+static void accumulate(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
+  store(c, n, idx, ffadd(c, load(c, n, idx), v));
+}
+
+static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef t) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(c->b, first);
+  else LLVMPositionBuilderAtEnd(c->b, entry);
+  LLVMValueRef a = LLVMBuildAlloca(c->b, t, "");
+  LLVMPositionBuilderAtEnd(c->b, cur);
+  return a;
+}
+
+/* ---------------------------------------------------------------- loops */
+
+typedef struct Loop {
+  LLVMBasicBlockRef body;
+  LLVMValueRef iv;
+  int64_t n;
+} Loop;
+
+/* for (iv = 0; iv < n; iv++), n >= 1, rotated: returns iv */
+static LLVMValueRef loop_begin(Cg *c, Loop *l, int64_t n) {
+  NNCC_ASSERT(n >= 1);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
+  l->n = n;
+  LLVMBuildBr(c->b, l->body);
+  LLVMPositionBuilderAtEnd(c->b, l->body);
+  l->iv = LLVMBuildPhi(c->b, c->i64, "i");
+  LLVMValueRef zero = ci64(c, 0);
+  LLVMAddIncoming(l->iv, &zero, &pre, 1);
+  return l->iv;
+}
+
+static void loop_end(Cg *c, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, ci64(c, 1), "");
+  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, ci64(c, l->n), "");
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
+  LLVMBuildCondBr(c->b, more, l->body, exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(c->b, exit);
+}
+
+/* if (0 <= v < bound) { ... }: returns the join block for guard_end */
+static LLVMBasicBlockRef guard_begin(Cg *c, LLVMValueRef v, int64_t bound) {
+  LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "in");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, v, ci64(c, bound), ""), then, join);
+  LLVMPositionBuilderAtEnd(c->b, then);
+  return join;
+}
+
+static void guard_end(Cg *c, LLVMBasicBlockRef join) {
+  LLVMBuildBr(c->b, join);
+  LLVMPositionBuilderAtEnd(c->b, join);
+}
+
+static void zero_fill(Cg *c, const Node *n) {
+  Loop l;
+  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
+  store(c, n, i, cf(c, 0));
+  loop_end(c, &l);
+}
+
+/* floor(a / d) and ceil(a / d) for d > 0 and any a */
+static int64_t floor_div(int64_t a, int64_t d) { return a >= 0 ? a / d : -((-a + d - 1) / d); }
+static int64_t ceil_div(int64_t a, int64_t d) { return -floor_div(-a, d); }
+
+/* ---------------------------------------------------------- convolution */
+
+/* x [N,C,H,W], w [O,C,KH,KW], y [N,O,OH,OW] (interp.c's Conv) */
+typedef struct Conv {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw;
+  bool row_pad;  /* some kernel row can fall outside [0, H) */
+} Conv;
+
+static Conv conv_dims(const Type *x, const Type *w, const Type *y, const Node *n) {
+  Conv k = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], w->dim[0], w->dim[2], w->dim[3],
+            y->dim[2], y->dim[3], n->attr[0].list[0], n->attr[0].list[1],
+            n->attr[1].list[0], n->attr[1].list[1], false};
+  k.row_pad = k.ph > 0 || (k.OH - 1) * k.sh + k.KH - 1 - k.ph >= k.H;
+  return k;
+}
+
+/* The output columns [lo, hi) whose input column j*sw + b - pw lies in
+ * [0, W) for kernel column b; empty when lo >= hi. */
+static void col_range(const Conv *k, int64_t b, int64_t *lo, int64_t *hi) {
+  *lo = ceil_div(k->pw - b, k->sw);
+  if (*lo < 0) *lo = 0;
+  *hi = floor_div(k->W - 1 + k->pw - b, k->sw) + 1;
+  if (*hi > k->OW) *hi = k->OW;
+}
+
+/* The input row r = i*sh + a - ph of output row i and kernel row a, and
+ * the guard that skips it when it is padding (NULL when none can be). */
+static LLVMValueRef conv_row(Cg *c, const Conv *k, LLVMValueRef i, LLVMValueRef a, LLVMBasicBlockRef *join) {
+  LLVMValueRef r = iadd(c, affine(c, i, k->sh, -k->ph), a);
+  *join = k->row_pad ? guard_begin(c, r, k->H) : NULL;
+  return r;
+}
+
+static void conv_row_end(Cg *c, LLVMBasicBlockRef join) {
+  if (join) guard_end(c, join);
+}
+
+/* y[n,o,i,j] = sum_{c,a,b} x[n,c,i*sh+a-ph,j*sw+b-pw] w[o,c,a,b]:
+ * per output row, an axpy of an input row into it per (c, a, b). */
+static void emit_conv2d(Cg *c, const Node *node) {
+  const Node *x = node->in[0], *w = node->in[1];
+  Conv k = conv_dims(&x->type, &w->type, &node->type, node);
+  Loop ln, lo, li, lc, la, lj;
+  LLVMValueRef n = loop_begin(c, &ln, k.N);
+  LLVMValueRef o = loop_begin(c, &lo, k.O);
+  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  LLVMValueRef yrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
+  LLVMValueRef j = loop_begin(c, &lj, k.OW);
+  store(c, node, iadd(c, yrow, j), cf(c, 0));
+  loop_end(c, &lj);
+  LLVMValueRef ch = loop_begin(c, &lc, k.C);
+  LLVMValueRef a = loop_begin(c, &la, k.KH);
+  LLVMBasicBlockRef join;
+  LLVMValueRef r = conv_row(c, &k, i, a, &join);
+  LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
+  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
+  for (int64_t b = 0; b < k.KW; b++) {
+    int64_t lo_j, hi_j;
+    col_range(&k, b, &lo_j, &hi_j);
+    if (lo_j >= hi_j) continue;
+    LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
+    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
+    LLVMValueRef xv = load(c, x, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)));
+    accumulate(c, node, iadd(c, yrow, jj), ffmul(c, xv, wv));
+    loop_end(c, &lj);
+  }
+  conv_row_end(c, join);
+  loop_end(c, &la);
+  loop_end(c, &lc);
+  loop_end(c, &li);
+  loop_end(c, &lo);
+  loop_end(c, &ln);
+}
+
+/* conv2d_grad_input(g, w) -> dx: the transpose of emit_conv2d's loop,
+ * g's rows scattered (times w) into dx's rows. */
+static void emit_conv2d_grad_input(Cg *c, const Node *node) {
+  const Node *g = node->in[0], *w = node->in[1];
+  Conv k = conv_dims(&node->type, &w->type, &g->type, node);
+  zero_fill(c, node);
+  Loop ln, lo, li, lc, la, lj;
+  LLVMValueRef n = loop_begin(c, &ln, k.N);
+  LLVMValueRef o = loop_begin(c, &lo, k.O);
+  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  LLVMValueRef grow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
+  LLVMValueRef ch = loop_begin(c, &lc, k.C);
+  LLVMValueRef a = loop_begin(c, &la, k.KH);
+  LLVMBasicBlockRef join;
+  LLVMValueRef r = conv_row(c, &k, i, a, &join);
+  LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
+  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
+  for (int64_t b = 0; b < k.KW; b++) {
+    int64_t lo_j, hi_j;
+    col_range(&k, b, &lo_j, &hi_j);
+    if (lo_j >= hi_j) continue;
+    LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
+    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
+    LLVMValueRef gv = load(c, g, iadd(c, grow, jj));
+    accumulate(c, node, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)), ffmul(c, gv, wv));
+    loop_end(c, &lj);
+  }
+  conv_row_end(c, join);
+  loop_end(c, &la);
+  loop_end(c, &lc);
+  loop_end(c, &li);
+  loop_end(c, &lo);
+  loop_end(c, &ln);
+}
+
+/* conv2d_grad_weight(x, g) -> dw[o,c,a,b] = sum_{n,i,j} x[..] g[n,o,i,j]:
+ * one dot product of rows per (n, i), summed in a register. */
+static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
+  const Node *x = node->in[0], *g = node->in[1];
+  Conv k = conv_dims(&x->type, &node->type, &g->type, node);
+  Loop lo, lc, la, ln, li, lj;
+  LLVMValueRef o = loop_begin(c, &lo, k.O);
+  LLVMValueRef ch = loop_begin(c, &lc, k.C);
+  LLVMValueRef a = loop_begin(c, &la, k.KH);
+  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
+  for (int64_t b = 0; b < k.KW; b++) {
+    int64_t lo_j, hi_j;
+    col_range(&k, b, &lo_j, &hi_j);
+    if (lo_j >= hi_j) {  /* this kernel column only ever sees padding */
+      store(c, node, affine(c, wrow, 1, b), cf(c, 0));
+      continue;
+    }
+    LLVMValueRef acc = entry_alloca(c, c->f32);
+    LLVMBuildStore(c->b, cf(c, 0), acc);
+    LLVMValueRef n = loop_begin(c, &ln, k.N);
+    LLVMValueRef i = loop_begin(c, &li, k.OH);
+    LLVMBasicBlockRef join;
+    LLVMValueRef r = conv_row(c, &k, i, a, &join);
+    LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
+    LLVMValueRef grow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
+    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
+    LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw))), load(c, g, iadd(c, grow, jj)));
+    LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), p), acc);
+    loop_end(c, &lj);
+    conv_row_end(c, join);
+    loop_end(c, &li);
+    loop_end(c, &ln);
+    store(c, node, affine(c, wrow, 1, b), LLVMBuildLoad2(c->b, c->f32, acc, ""));
+  }
+  loop_end(c, &la);
+  loop_end(c, &lc);
+  loop_end(c, &lo);
+}
+
+/* -------------------------------------------------------------- pooling */
+
+/* The window geometry of the un-pooled side x [N,C,H,W] and the pooled
+ * side [N,C,OH,OW] (interp.c's Pool); no padding, floor mode. */
+typedef struct Pool {
+  int64_t NC, H, W, OH, OW, kh, kw, sh, sw;
+} Pool;
+
+static Pool pool_dims(const Type *big, const Type *small, const Node *n) {
+  Pool p = {big->dim[0] * big->dim[1], big->dim[2], big->dim[3], small->dim[2], small->dim[3],
+            n->attr[0].list[0], n->attr[0].list[1], n->attr[1].list[0], n->attr[1].list[1]};
+  return p;
+}
+
+/* v replaces the running maximum m: v > m, or v is the first NaN */
+static LLVMValueRef beats(Cg *c, LLVMValueRef v, LLVMValueRef m) {
+  return LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, v, m, ""),
+                      LLVMBuildFCmp(c->b, LLVMRealORD, m, m, ""), "");
+}
+
+/* The x offset of window (q, i, j)'s first maximum, row-major in the window. */
+static LLVMValueRef window_argmax(Cg *c, const Pool *p, const Node *x, LLVMValueRef q, LLVMValueRef i,
+                                  LLVMValueRef j) {
+  LLVMValueRef best = entry_alloca(c, c->f32), at = entry_alloca(c, c->i64);
+  LLVMValueRef start = iadd(c, affine(c, iadd(c, affine(c, q, p->H, 0), affine(c, i, p->sh, 0)), p->W, 0),
+                            affine(c, j, p->sw, 0));
+  LLVMBuildStore(c->b, load(c, x, start), best);
+  LLVMBuildStore(c->b, start, at);
+  Loop la, lb;
+  LLVMValueRef a = loop_begin(c, &la, p->kh);
+  LLVMValueRef row = iadd(c, start, affine(c, a, p->W, 0));
+  LLVMValueRef b = loop_begin(c, &lb, p->kw);
+  LLVMValueRef here = iadd(c, row, b);
+  LLVMValueRef v = load(c, x, here), m = LLVMBuildLoad2(c->b, c->f32, best, "");
+  LLVMValueRef better = beats(c, v, m);
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, m, ""), best);
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, here, LLVMBuildLoad2(c->b, c->i64, at, ""), ""), at);
+  loop_end(c, &lb);
+  loop_end(c, &la);
+  return LLVMBuildLoad2(c->b, c->i64, at, "");
+}
+
+/* max_pool2d and avg_pool2d, row at a time: per output row, the window
+ * elements (a, b) folded into it in row-major order, j innermost. The
+ * fold keeps the first maximum, so the value is that of window_argmax. */
+static void emit_pool(Cg *c, const Node *node) {
+  const Node *x = node->in[0];
+  Pool p = pool_dims(&x->type, &node->type, node);
+  bool is_max = node->op == OP_MAX_POOL2D;
+  Loop lq, li, la, lb, lj;
+  LLVMValueRef q = loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = loop_begin(c, &li, p.OH);
+  LLVMValueRef yrow = affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
+  LLVMValueRef xrow0 = affine(c, iadd(c, affine(c, q, p.H, 0), affine(c, i, p.sh, 0)), p.W, 0);
+  LLVMValueRef j = loop_begin(c, &lj, p.OW);
+  store(c, node, iadd(c, yrow, j), is_max ? load(c, x, iadd(c, xrow0, affine(c, j, p.sw, 0))) : cf(c, 0));
+  loop_end(c, &lj);
+  LLVMValueRef a = loop_begin(c, &la, p.kh);
+  LLVMValueRef b = loop_begin(c, &lb, p.kw);
+  LLVMValueRef xrow = iadd(c, iadd(c, xrow0, affine(c, a, p.W, 0)), b);
+  j = loop_begin(c, &lj, p.OW);
+  LLVMValueRef at = iadd(c, yrow, j), v = load(c, x, iadd(c, xrow, affine(c, j, p.sw, 0)));
+  LLVMValueRef m = load(c, node, at);
+  store(c, node, at, is_max ? LLVMBuildSelect(c->b, beats(c, v, m), v, m, "") : ffadd(c, m, v));
+  loop_end(c, &lj);
+  loop_end(c, &lb);
+  loop_end(c, &la);
+  if (!is_max) {
+    j = loop_begin(c, &lj, p.OW);
+    at = iadd(c, yrow, j);
+    store(c, node, at, ffdiv(c, load(c, node, at), cf(c, (double)(p.kh * p.kw))));
+    loop_end(c, &lj);
+  }
+  loop_end(c, &li);
+  loop_end(c, &lq);
+}
+
+/* max_pool2d_grad(x, g) -> dx: g to each window's first max;
+ * max_pool2d_select(x, h) -> y: h at each window's first max. */
+static void emit_max_pool_route(Cg *c, const Node *node) {
+  const Node *x = node->in[0], *h = node->in[1];
+  bool grad = node->op == OP_MAX_POOL2D_GRAD;
+  Pool p = pool_dims(&x->type, grad ? &h->type : &node->type, node);
+  if (grad) zero_fill(c, node);
+  Loop lq, li, lj;
+  LLVMValueRef q = loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = loop_begin(c, &li, p.OH);
+  LLVMValueRef j = loop_begin(c, &lj, p.OW);
+  LLVMValueRef o = iadd(c, affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0), j);
+  LLVMValueRef at = window_argmax(c, &p, x, q, i, j);
+  if (grad) accumulate(c, node, at, load(c, h, o));
+  else store(c, node, o, load(c, h, at));
+  loop_end(c, &lj);
+  loop_end(c, &li);
+  loop_end(c, &lq);
+}
+
+/* avg_pool2d_grad(g) -> dx: g / (kh kw) added over each window; per
+ * window element (a, b), a strided row of dx gets a row of g. */
+static void emit_avg_pool_grad(Cg *c, const Node *node) {
+  const Node *g = node->in[0];
+  Pool p = pool_dims(&node->type, &g->type, node);
+  zero_fill(c, node);
+  Loop lq, li, la, lb, lj;
+  LLVMValueRef q = loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = loop_begin(c, &li, p.OH);
+  LLVMValueRef grow = affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
+  LLVMValueRef a = loop_begin(c, &la, p.kh);
+  LLVMValueRef b = loop_begin(c, &lb, p.kw);
+  LLVMValueRef xrow = iadd(c, affine(c, iadd(c, affine(c, q, p.H, 0), iadd(c, affine(c, i, p.sh, 0), a)), p.W, 0), b);
+  LLVMValueRef j = loop_begin(c, &lj, p.OW);
+  LLVMValueRef share = ffdiv(c, load(c, g, iadd(c, grow, j)), cf(c, (double)(p.kh * p.kw)));
+  accumulate(c, node, iadd(c, xrow, affine(c, j, p.sw, 0)), share);
+  loop_end(c, &lj);
+  loop_end(c, &lb);
+  loop_end(c, &la);
+  loop_end(c, &li);
+  loop_end(c, &lq);
+}
+
+/* ------------------------------------------------------------------ API */
+
+bool cg_emit_conv(Cg *c, const Node *n) {
+  switch (n->op) {
+  case OP_CONV2D: emit_conv2d(c, n); return true;
+  case OP_CONV2D_GRAD_INPUT: emit_conv2d_grad_input(c, n); return true;
+  case OP_CONV2D_GRAD_WEIGHT: emit_conv2d_grad_weight(c, n); return true;
+  case OP_MAX_POOL2D: case OP_AVG_POOL2D: emit_pool(c, n); return true;
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: emit_max_pool_route(c, n); return true;
+  case OP_AVG_POOL2D_GRAD: emit_avg_pool_grad(c, n); return true;
+  default: return false;
+  }
+}

@@ -1,0 +1,816 @@
+/* data.c - the data sources of train blocks (SPEC §2.7): IDX (MNIST),
+ * CSV, NPY, byte-level text and the synthetic sets, each turned into an
+ * rt_dataset of columns the trainer feeds to the model's inputs.
+ *
+ * Every file goes through zlib's gzread, which reads uncompressed files
+ * transparently, so `x.idx.gz`, `x.npy.gz` and `data.csv.gz` work as well
+ * as the raw files. Nothing is trusted: every read is checked for
+ * truncation, every count for overflow against a fixed element cap, and
+ * every failure returns "FILE: reason" in the caller's buffer. Nothing
+ * here prints or exits. */
+#include "runtime/data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "runtime/runtime.h"
+
+/* No column holds more values than this: a header that promises more is
+ * refused before anything is allocated (SPEC §5: no allocation without
+ * bound). */
+#define MAX_ELEMS ((int64_t)1 << 31)
+#define CHUNK (1 << 20) /* bytes per read; a multiple of every element size */
+
+static int fail(char *err, size_t err_size, const char *fmt, ...) {
+  if (err && err_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+  }
+  return 1;
+}
+
+/* A field or name from a file, fit to show in a message: at most 40
+ * bytes, unprintable bytes as '?'. */
+static const char *show(const char *s, size_t len, char out[48]) {
+  size_t n = len < 40 ? len : 40;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  if (len > n) {
+    memcpy(out + n, "...", 3);
+    n += 3;
+  }
+  out[n] = 0;
+  return out;
+}
+
+void rt_dataset_free(rt_dataset *ds) {
+  if (!ds) return;
+  for (int c = 0; c < ds->n_columns && ds->columns; c++) {
+    free(ds->columns[c].f);
+    free(ds->columns[c].i);
+  }
+  free(ds->columns);
+  *ds = (rt_dataset){0};
+}
+
+/* Allocates n * width values for column c. */
+static int column_alloc(rt_column *c, bool is_int, int64_t width, int64_t n, const char *what,
+                        char *err, size_t err_size) {
+  c->is_int = is_int;
+  c->width = width;
+  size_t bytes = (size_t)(n * width) * 4;
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) return fail(err, err_size, "%s: out of memory (%zu bytes)", what, bytes);
+  if (is_int) c->i = p;
+  else c->f = p;
+  return 0;
+}
+
+static int dataset_begin(rt_dataset *out, int n_cols, const char *what, char *err,
+                         size_t err_size) {
+  *out = (rt_dataset){0};
+  if (n_cols <= 0) return fail(err, err_size, "%s: no columns requested", what);
+  out->columns = calloc((size_t)n_cols, sizeof *out->columns);
+  if (!out->columns) return fail(err, err_size, "%s: out of memory", what);
+  out->n_columns = n_cols;
+  return 0;
+}
+
+static int check_width(const rt_column_spec *s, const char *what, char *err, size_t err_size) {
+  if (s->width < 1 || s->width > MAX_ELEMS)
+    return fail(err, err_size, "%s: bad column width %lld", what, (long long)s->width);
+  return 0;
+}
+
+/* ------------------------------------------------------ reading files */
+
+/* Opens path for gzread; open(2) first so that a missing file reports
+ * errno's reason (gzopen's errno is not documented). */
+static gzFile open_gz(const char *path, char *err, size_t err_size) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  gzFile gz = gzdopen(fd, "rb");
+  if (!gz) {
+    close(fd);
+    fail(err, err_size, "%s: cannot open: out of memory", path);
+    return NULL;
+  }
+  gzbuffer(gz, 128 * 1024);
+  return gz;
+}
+
+/* Reads up to len bytes; *got is what arrived. A gzip stream that ends
+ * early is not an error here: the caller reports the short count as
+ * truncation. Returns nonzero on a real read error or corrupt data. */
+static int read_some(gzFile gz, const char *path, void *buf, size_t len, size_t *got,
+                     char *err, size_t err_size) {
+  *got = 0;
+  while (*got < len) {
+    size_t want = len - *got;
+    if (want > CHUNK) want = CHUNK;
+    int r = gzread(gz, (char *)buf + *got, (unsigned)want);
+    if (r > 0) {
+      *got += (size_t)r;
+      continue;
+    }
+    if (r == 0) return 0;
+    int code;
+    const char *msg = gzerror(gz, &code);
+    if (code == Z_BUF_ERROR) return 0;  /* "unexpected end of file" */
+    if (code == Z_ERRNO) return fail(err, err_size, "%s: cannot read: %s", path, strerror(errno));
+    return fail(err, err_size, "%s: cannot read: %s", path, msg ? msg : "gzip error");
+  }
+  return 0;
+}
+
+/* Reads exactly len bytes of `what` (header, data). */
+static int read_exact(gzFile gz, const char *path, void *buf, size_t len, const char *what,
+                      char *err, size_t err_size) {
+  size_t got;
+  if (read_some(gz, path, buf, len, &got, err, err_size)) return 1;
+  if (got < len)
+    return fail(err, err_size, "%s: truncated: expected %zu bytes of %s, got %zu", path, len,
+                what, got);
+  return 0;
+}
+
+/* The whole file, NUL-terminated (the terminator not counted), at most
+ * `cap` bytes. */
+static int read_all(const char *path, int64_t cap, char **buf, int64_t *len, char *err,
+                    size_t err_size) {
+  *buf = NULL;
+  *len = 0;
+  gzFile gz = open_gz(path, err, err_size);
+  if (!gz) return 1;
+  size_t n = 0, size = 1 << 16;
+  char *b = malloc(size);
+  int rc = b ? 0 : fail(err, err_size, "%s: out of memory", path);
+  while (!rc) {
+    if (size - n < 2) {  /* full: grow, to at most cap + 2 so that cap + 1 bytes show */
+      size_t ns = (int64_t)size * 2 > cap + 2 ? (size_t)cap + 2 : size * 2;
+      char *nb = realloc(b, ns);
+      if (!nb) {
+        rc = fail(err, err_size, "%s: out of memory", path);
+        break;
+      }
+      b = nb;
+      size = ns;
+    }
+    size_t want = size - n - 1, got;
+    rc = read_some(gz, path, b + n, want, &got, err, err_size);
+    n += got;
+    if (!rc && (int64_t)n > cap)
+      rc = fail(err, err_size, "%s: too large (the limit is %lld bytes)", path, (long long)cap);
+    if (got < want) break;  /* end of file */
+  }
+  gzclose(gz);
+  if (rc) {
+    free(b);
+    return 1;
+  }
+  b[n] = 0;
+  *buf = b;
+  *len = (int64_t)n;
+  return 0;
+}
+
+/* ------------------------------------------- binary elements (IDX, NPY) */
+
+typedef enum ElemType { EL_U8, EL_I8, EL_I16, EL_I32, EL_I64, EL_F32, EL_F64 } ElemType;
+
+static const int elem_size[] = {1, 1, 2, 4, 8, 4, 8};
+
+static uint64_t load_bits(const unsigned char *p, int size, bool big_endian) {
+  uint64_t v = 0;
+  for (int b = 0; b < size; b++) v |= (uint64_t)p[big_endian ? size - 1 - b : b] << (8 * b);
+  return v;
+}
+
+/* Stores `count` elements of type t from raw into column c, starting at
+ * value index `first`. Integer columns take integers (and integral
+ * floats) in int32 range; float columns take anything, times `scale`. */
+static int store_elems(const unsigned char *raw, int64_t count, int64_t first, ElemType t,
+                       bool big_endian, rt_column *c, double scale, const char *path, char *err,
+                       size_t err_size) {
+  int es = elem_size[t];
+  for (int64_t k = 0; k < count; k++) {
+    uint64_t bits = load_bits(raw + k * es, es, big_endian);
+    bool is_float = t == EL_F32 || t == EL_F64;
+    int64_t iv = 0;
+    double fv = 0;
+    switch (t) {
+    case EL_U8: iv = (uint8_t)bits; break;
+    case EL_I8: iv = (int8_t)(uint8_t)bits; break;
+    case EL_I16: iv = (int16_t)(uint16_t)bits; break;
+    case EL_I32: iv = (int32_t)(uint32_t)bits; break;
+    case EL_I64: iv = (int64_t)bits; break;
+    case EL_F32: {
+      uint32_t u = (uint32_t)bits;
+      float f;
+      memcpy(&f, &u, 4);
+      fv = f;
+      break;
+    }
+    case EL_F64: memcpy(&fv, &bits, 8); break;
+    }
+    int64_t at = first + k;
+    if (c->is_int) {
+      if (is_float) {
+        if (!(fv == floor(fv) && fv >= INT32_MIN && fv <= INT32_MAX))
+          return fail(err, err_size, "%s: sample %lld: %g is not an int32 value", path,
+                      (long long)(at / c->width), fv);
+        iv = (int64_t)fv;
+      } else if (iv < INT32_MIN || iv > INT32_MAX) {
+        return fail(err, err_size, "%s: sample %lld: %lld is not an int32 value", path,
+                    (long long)(at / c->width), (long long)iv);
+      }
+      c->i[at] = (int32_t)iv;
+    } else {
+      c->f[at] = (float)((is_float ? fv : (double)iv) * scale);
+    }
+  }
+  return 0;
+}
+
+/* Reads n * width elements of type t from gz into a fresh column. */
+static int read_column(gzFile gz, const char *path, ElemType t, bool big_endian, int64_t n,
+                       const rt_column_spec *s, double scale, rt_column *c, char *err,
+                       size_t err_size) {
+  if (column_alloc(c, s->is_int, s->width, n, path, err, err_size)) return 1;
+  int es = elem_size[t];
+  int64_t total = n * s->width, done = 0;
+  unsigned char *buf = malloc(CHUNK);
+  if (!buf) return fail(err, err_size, "%s: out of memory", path);
+  int rc = 0;
+  while (!rc && done < total) {
+    int64_t count = total - done;
+    if (count > CHUNK / es) count = CHUNK / es;
+    size_t got;
+    rc = read_some(gz, path, buf, (size_t)(count * es), &got, err, err_size);
+    if (!rc && got < (size_t)(count * es))
+      rc = fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
+                (long long)(total * es), (long long)(done * es + (int64_t)got));
+    if (!rc)
+      rc = store_elems(buf, count, done, t, big_endian, c, scale, path, err, err_size);
+    done += count;
+  }
+  free(buf);
+  return rc;
+}
+
+/* n = dims[0] samples of dims[1..] values each; refuses more than
+ * MAX_ELEMS values in all and a per-sample count other than the width. */
+static int check_dims(const char *path, const int64_t *dims, int rank, const rt_column_spec *s,
+                      int64_t *n, char *err, size_t err_size) {
+  int64_t per = 1, total = dims[0];
+  for (int d = 1; d < rank; d++) {
+    if (dims[d] != 0 && per > MAX_ELEMS / dims[d]) per = MAX_ELEMS + 1;
+    else per *= dims[d];
+  }
+  if (per > MAX_ELEMS || (per && total > MAX_ELEMS / per))
+    return fail(err, err_size, "%s: too large: more than 2^31 values", path);
+  if (per != s->width)
+    return fail(err, err_size, "%s: a sample has %lld values but the input needs %lld", path,
+                (long long)per, (long long)s->width);
+  if (total == 0) return fail(err, err_size, "%s: no samples", path);
+  *n = total;
+  return 0;
+}
+
+/* Every column's file must hold as many samples as the first. */
+static int check_n(const rt_column_spec *cols, int c, int64_t n, int64_t n0, char *err,
+                   size_t err_size) {
+  if (c > 0 && n != n0)
+    return fail(err, err_size, "%s: %lld samples but %s has %lld", cols[0].path, (long long)n0,
+                cols[c].path, (long long)n);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ IDX */
+
+/* magic: 0x00 0x00 TYPE NDIMS, then NDIMS big-endian u32 dims, then the
+ * values, big-endian, row-major. */
+static int load_idx_column(const rt_column_spec *cols, int c, double scale, rt_dataset *out,
+                           char *err, size_t err_size) {
+  const rt_column_spec *s = &cols[c];
+  gzFile gz = open_gz(s->path, err, err_size);
+  if (!gz) return 1;
+  unsigned char magic[4], dimb[4 * 255];
+  int64_t dims[255];
+  int rc = read_exact(gz, s->path, magic, 4, "header", err, err_size);
+  ElemType t = EL_U8;
+  int rank = 0;
+  if (!rc) {
+    rank = magic[3];
+    switch (magic[2]) {
+    case 0x08: t = EL_U8; break;
+    case 0x09: t = EL_I8; break;
+    case 0x0B: t = EL_I16; break;
+    case 0x0C: t = EL_I32; break;
+    case 0x0D: t = EL_F32; break;
+    case 0x0E: t = EL_F64; break;
+    default: rank = 0; break;
+    }
+    if (magic[0] || magic[1] || rank == 0)
+      rc = fail(err, err_size, "%s: not an IDX file (bad magic 0x%02x%02x%02x%02x)", s->path,
+                magic[0], magic[1], magic[2], magic[3]);
+  }
+  if (!rc) rc = read_exact(gz, s->path, dimb, (size_t)rank * 4, "header", err, err_size);
+  int64_t n = 0;
+  if (!rc) {
+    for (int d = 0; d < rank; d++) dims[d] = (int64_t)load_bits(dimb + 4 * d, 4, true);
+    rc = check_dims(s->path, dims, rank, s, &n, err, err_size);
+  }
+  if (!rc) rc = check_n(cols, c, n, out->n, err, err_size);
+  if (!rc) {
+    out->n = n;
+    rc = read_column(gz, s->path, t, true, n, s, scale, &out->columns[c], err, err_size);
+  }
+  gzclose(gz);
+  return rc;
+}
+
+int rt_load_idx(const rt_column_spec *cols, int n_cols, double scale, rt_dataset *out,
+                char *err, size_t err_size) {
+  if (dataset_begin(out, n_cols, "idx", err, err_size)) return 1;
+  for (int c = 0; c < n_cols; c++) {
+    if (check_width(&cols[c], cols[c].path ? cols[c].path : "idx", err, err_size) ||
+        (!cols[c].path && fail(err, err_size, "idx: column %d has no file", c)) ||
+        load_idx_column(cols, c, scale, out, err, err_size)) {
+      rt_dataset_free(out);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ NPY */
+
+/* The header is a Python dict literal:
+ *   {'descr': '<f4', 'fortran_order': False, 'shape': (60000, 784), }
+ * npy_dict = '{' [item {',' item} [',']] '}'
+ * item     = string ':' (string | 'True' | 'False' | '(' [int {',' int} [',']] ')') */
+typedef struct NpyHeader {
+  char descr[16];
+  int fortran;       /* -1 until seen */
+  int rank;          /* -1 until seen */
+  int64_t dims[32];
+} NpyHeader;
+
+typedef struct Cursor {
+  const char *p, *end;
+} Cursor;
+
+static void skip_ws(Cursor *c) {
+  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+    c->p++;
+}
+
+static bool eat(Cursor *c, char ch) {
+  skip_ws(c);
+  if (c->p < c->end && *c->p == ch) {
+    c->p++;
+    return true;
+  }
+  return false;
+}
+
+/* A quoted string without escapes (npy's keys and dtypes have none). */
+static bool py_string(Cursor *c, const char **s, size_t *len) {
+  skip_ws(c);
+  if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return false;
+  char q = *c->p++;
+  *s = c->p;
+  while (c->p < c->end && *c->p != q) {
+    if (*c->p == '\\') return false;
+    c->p++;
+  }
+  if (c->p >= c->end) return false;
+  *len = (size_t)(c->p - *s);
+  c->p++;
+  return true;
+}
+
+static bool py_word(Cursor *c, const char *w) {
+  skip_ws(c);
+  size_t n = strlen(w);
+  if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n)) return false;
+  c->p += n;
+  return true;
+}
+
+static bool py_shape(Cursor *c, NpyHeader *h, const char **why) {
+  if (!eat(c, '(')) return false;
+  h->rank = 0;
+  while (!eat(c, ')')) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9') return false;
+    int64_t v = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+      if (v > MAX_ELEMS) {
+        *why = "a dimension is larger than 2^31";
+        return false;
+      }
+      v = v * 10 + (*c->p++ - '0');
+    }
+    if (h->rank == 32) {
+      *why = "more than 32 dimensions";
+      return false;
+    }
+    h->dims[h->rank++] = v;
+    if (!eat(c, ',')) {
+      if (!eat(c, ')')) return false;
+      break;
+    }
+  }
+  return true;
+}
+
+static int parse_npy_header(const char *path, const char *text, size_t len, NpyHeader *h,
+                            char *err, size_t err_size) {
+  Cursor c = {text, text + len};
+  const char *why = NULL;
+  h->descr[0] = 0;
+  h->fortran = h->rank = -1;
+  bool ok = eat(&c, '{');
+  while (ok && !eat(&c, '}')) {
+    const char *key, *val;
+    size_t klen, vlen;
+    ok = py_string(&c, &key, &klen) && eat(&c, ':');
+    if (!ok) break;
+    if (klen == 5 && !memcmp(key, "descr", 5)) {
+      ok = py_string(&c, &val, &vlen);
+      if (ok && vlen >= sizeof h->descr) vlen = sizeof h->descr - 1;
+      if (ok) memcpy(h->descr, val, vlen), h->descr[vlen] = 0;
+      if (!ok && (skip_ws(&c), c.p < c.end && *c.p == '['))
+        return fail(err, err_size, "%s: structured arrays are not supported", path);
+    } else if (klen == 13 && !memcmp(key, "fortran_order", 13)) {
+      if (py_word(&c, "True")) h->fortran = 1;
+      else if (py_word(&c, "False")) h->fortran = 0;
+      else ok = false;
+    } else if (klen == 5 && !memcmp(key, "shape", 5)) {
+      ok = py_shape(&c, h, &why);
+    } else {
+      ok = false;
+      why = "unknown key";
+    }
+    if (ok && !eat(&c, ',')) {
+      ok = eat(&c, '}');
+      break;
+    }
+  }
+  if (ok && (!h->descr[0] || h->fortran < 0 || h->rank < 0)) {
+    ok = false;
+    why = "'descr', 'fortran_order' or 'shape' missing";
+  }
+  if (!ok) {
+    char shown[48];
+    return fail(err, err_size, "%s: bad NPY header (%s): %s", path, why ? why : "syntax",
+                show(text, len, shown));
+  }
+  return 0;
+}
+
+static int npy_type(const char *path, const char *descr, ElemType *t, char *err,
+                    size_t err_size) {
+  static const struct { const char *d; ElemType t; } known[] = {
+      {"<f4", EL_F32}, {"<f8", EL_F64}, {"<i4", EL_I32}, {"<i8", EL_I64},
+      {"|u1", EL_U8},  {"<u1", EL_U8},  {"|i1", EL_I8},  {"<i2", EL_I16},
+  };
+  for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+    if (!strcmp(descr, known[k].d)) {
+      *t = known[k].t;
+      return 0;
+    }
+  char shown[48];
+  if (descr[0] == '>')
+    return fail(err, err_size, "%s: big-endian data ('%s') is not supported", path,
+                show(descr, strlen(descr), shown));
+  return fail(err, err_size, "%s: unsupported dtype '%s' (use f4, f8, i4, i8 or u1)", path,
+              show(descr, strlen(descr), shown));
+}
+
+/* "\x93NUMPY" major minor, a little-endian header length (u16 in v1, u32
+ * in v2 and v3), the header dict, then the data. */
+static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, char *err,
+                           size_t err_size) {
+  const rt_column_spec *s = &cols[c];
+  gzFile gz = open_gz(s->path, err, err_size);
+  if (!gz) return 1;
+  unsigned char pre[12];
+  char *text = NULL;
+  int rc = read_exact(gz, s->path, pre, 10, "header", err, err_size);
+  if (!rc && memcmp(pre, "\x93NUMPY", 6))
+    rc = fail(err, err_size, "%s: not an NPY file (bad magic)", s->path);
+  if (!rc && (pre[6] < 1 || pre[6] > 3))
+    rc = fail(err, err_size, "%s: unsupported NPY version %d.%d", s->path, pre[6], pre[7]);
+  size_t hlen = 0;
+  if (!rc) {
+    if (pre[6] == 1) {
+      hlen = (size_t)load_bits(pre + 8, 2, false);
+    } else {
+      rc = read_exact(gz, s->path, pre + 10, 2, "header", err, err_size);
+      hlen = (size_t)load_bits(pre + 8, 4, false);
+      if (!rc && hlen > (1 << 20))
+        rc = fail(err, err_size, "%s: bad NPY header (%zu bytes long)", s->path, hlen);
+    }
+  }
+  if (!rc && !(text = malloc(hlen + 1))) rc = fail(err, err_size, "%s: out of memory", s->path);
+  if (!rc) rc = read_exact(gz, s->path, text, hlen, "header", err, err_size);
+  NpyHeader h;
+  ElemType t = EL_U8;
+  int64_t n = 0;
+  if (!rc) rc = parse_npy_header(s->path, text, hlen, &h, err, err_size);
+  if (!rc) rc = npy_type(s->path, h.descr, &t, err, err_size);
+  if (!rc && h.fortran) {
+    int big = 0;
+    for (int d = 0; d < h.rank; d++) big += h.dims[d] > 1;
+    if (big > 1)  /* with one dimension above 1 the layouts agree */
+      rc = fail(err, err_size, "%s: Fortran-order arrays are not supported", s->path);
+  }
+  if (!rc && h.rank == 0)
+    rc = fail(err, err_size, "%s: a 0-d array has no samples", s->path);
+  if (!rc) rc = check_dims(s->path, h.dims, h.rank, s, &n, err, err_size);
+  if (!rc) rc = check_n(cols, c, n, out->n, err, err_size);
+  if (!rc) {
+    out->n = n;
+    rc = read_column(gz, s->path, t, false, n, s, 1.0, &out->columns[c], err, err_size);
+  }
+  free(text);
+  gzclose(gz);
+  return rc;
+}
+
+int rt_load_npy(const rt_column_spec *cols, int n_cols, rt_dataset *out, char *err,
+                size_t err_size) {
+  if (dataset_begin(out, n_cols, "npy", err, err_size)) return 1;
+  for (int c = 0; c < n_cols; c++) {
+    if (check_width(&cols[c], cols[c].path ? cols[c].path : "npy", err, err_size) ||
+        (!cols[c].path && fail(err, err_size, "npy: column %d has no file", c)) ||
+        load_npy_column(cols, c, out, err, err_size)) {
+      rt_dataset_free(out);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+typedef struct Field {
+  const char *s;
+  size_t len;  /* trimmed of blanks */
+} Field;
+
+static bool is_blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
+
+/* Parses a whole field as a number. Leading blanks are trimmed first, so
+ * strtod cannot run on into the next line. */
+static bool parse_number(Field f, double *v) {
+  if (f.len == 0) return false;
+  char *end;
+  errno = 0;
+  *v = strtod(f.s, &end);
+  /* ERANGE: overflow gives ±HUGE_VAL (refused below as not finite);
+   * underflow gives a tiny or zero value, which is fine */
+  return end == f.s + f.len;
+}
+
+/* Splits [p, e) at commas into *fields (grown as needed). */
+static int split_fields(const char *p, const char *e, Field **fields, size_t *cap,
+                        size_t *n_out) {
+  size_t n = 0;
+  for (;;) {
+    const char *q = p;
+    while (q < e && *q != ',') q++;
+    const char *a = p, *b = q;
+    while (a < b && is_blank(*a)) a++;
+    while (b > a && is_blank(b[-1])) b--;
+    if (n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 16;
+      Field *nf = realloc(*fields, nc * sizeof *nf);
+      if (!nf) return 1;
+      *fields = nf;
+      *cap = nc;
+    }
+    (*fields)[n++] = (Field){a, (size_t)(b - a)};
+    if (q == e) break;
+    p = q + 1;
+  }
+  *n_out = n;
+  return 0;
+}
+
+int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dataset *out,
+                char *err, size_t err_size) {
+  if (!path) path = "csv";
+  if (dataset_begin(out, n_cols, path, err, err_size)) return 1;
+  int64_t need = 0;
+  for (int c = 0; c < n_cols; c++) {
+    const rt_column_spec *s = &cols[c];
+    if (check_width(s, path, err, err_size)) goto bad;
+    if (s->col_lo < 0 || s->col_hi <= s->col_lo || s->col_hi > 1000000) {
+      fail(err, err_size, "%s: bad column range [%lld:%lld]", path, (long long)s->col_lo,
+           (long long)s->col_hi);
+      goto bad;
+    }
+    if (s->col_hi - s->col_lo != s->width) {
+      fail(err, err_size, "%s: columns [%lld:%lld] give %lld values but the input needs %lld",
+           path, (long long)s->col_lo, (long long)s->col_hi,
+           (long long)(s->col_hi - s->col_lo), (long long)s->width);
+      goto bad;
+    }
+    if (s->col_hi > need) need = s->col_hi;
+    out->columns[c].is_int = s->is_int;
+    out->columns[c].width = s->width;
+  }
+
+  char *buf;
+  int64_t len;
+  if (read_all(path, MAX_ELEMS, &buf, &len, err, err_size)) goto bad;
+  Field *fields = NULL;
+  size_t fcap = 0, nf;
+  int64_t rows = 0, row_cap = 0, line = 0;
+  bool first = true;
+  int rc = 0;
+  const char *p = buf, *end = buf + len;
+  if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;  /* UTF-8 byte order mark */
+  while (!rc && p < end) {
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    if (!e) e = end;
+    const char *next = e < end ? e + 1 : end;
+    line++;
+    const char *q = p;
+    while (q < e && is_blank(*q)) q++;
+    if (q == e) {
+      p = next;
+      continue;
+    }
+    if (split_fields(p, e, &fields, &fcap, &nf)) {
+      rc = fail(err, err_size, "%s: out of memory", path);
+      break;
+    }
+    double v;
+    if (first) {  /* a header: a first row that is not all numbers */
+      first = false;
+      bool numbers = true;
+      for (size_t k = 0; k < nf && numbers; k++) numbers = parse_number(fields[k], &v);
+      if (!numbers) {
+        p = next;
+        continue;
+      }
+    }
+    if ((int64_t)nf < need) {
+      rc = fail(err, err_size, "%s:%lld: expected at least %lld columns, found %zu", path,
+                (long long)line, (long long)need, nf);
+      break;
+    }
+    if (rows == row_cap) {
+      int64_t nc = row_cap ? row_cap * 2 : 1024;
+      for (int c = 0; c < n_cols && !rc; c++) {
+        rt_column *col = &out->columns[c];
+        if (nc * col->width > MAX_ELEMS) nc = MAX_ELEMS / col->width;
+        if (nc <= rows) {
+          rc = fail(err, err_size, "%s: too large: more than 2^31 values", path);
+          break;
+        }
+      }
+      for (int c = 0; c < n_cols && !rc; c++) {
+        rt_column *col = &out->columns[c];
+        size_t bytes = (size_t)(nc * col->width) * 4;
+        void *np = realloc(col->is_int ? (void *)col->i : (void *)col->f, bytes);
+        if (!np) rc = fail(err, err_size, "%s: out of memory", path);
+        else if (col->is_int) col->i = np;
+        else col->f = np;
+      }
+      row_cap = nc;
+    }
+    for (int c = 0; c < n_cols && !rc; c++) {
+      rt_column *col = &out->columns[c];
+      for (int64_t j = cols[c].col_lo; j < cols[c].col_hi && !rc; j++) {
+        Field f = fields[j];
+        char shown[48];
+        int64_t at = rows * col->width + (j - cols[c].col_lo);
+        if (!parse_number(f, &v))
+          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not a number", path,
+                    (long long)line, (long long)j, show(f.s, f.len, shown));
+        else if (!isfinite(v))
+          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not a finite number", path,
+                    (long long)line, (long long)j, show(f.s, f.len, shown));
+        else if (col->is_int && (v != floor(v) || v < INT32_MIN || v > INT32_MAX))
+          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not an integer", path,
+                    (long long)line, (long long)j, show(f.s, f.len, shown));
+        else if (col->is_int)
+          col->i[at] = (int32_t)v;
+        else
+          col->f[at] = (float)v;
+      }
+    }
+    rows++;
+    p = next;
+  }
+  free(fields);
+  free(buf);
+  if (!rc && rows == 0) rc = fail(err, err_size, "%s: no data rows", path);
+  if (rc) goto bad;
+  out->n = rows;
+  return 0;
+bad:
+  rt_dataset_free(out);
+  return 1;
+}
+
+/* ----------------------------------------------------------------- text */
+
+int rt_load_text(const char *path, int64_t t, rt_dataset *out, char *err, size_t err_size) {
+  *out = (rt_dataset){0};
+  if (t < 1 || t > MAX_ELEMS)
+    return fail(err, err_size, "%s: bad window length %lld", path, (long long)t);
+  char *buf;
+  int64_t len;
+  if (read_all(path, MAX_ELEMS, &buf, &len, err, err_size)) return 1;
+  if (len < t + 1) {
+    free(buf);
+    return fail(err, err_size, "%s: %lld bytes, fewer than the %lld a window of %lld needs",
+                path, (long long)len, (long long)(t + 1), (long long)t);
+  }
+  int64_t n = (len - 1) / t;  /* windows at 0, t, 2t, ...: the last y ends at i+t+1 <= len */
+  int rc = dataset_begin(out, 2, path, err, err_size);
+  for (int c = 0; c < 2 && !rc; c++)
+    rc = column_alloc(&out->columns[c], true, t, n, path, err, err_size);
+  if (!rc) {
+    const unsigned char *b = (const unsigned char *)buf;
+    for (int64_t w = 0; w < n; w++)
+      for (int64_t k = 0; k < t; k++) {
+        out->columns[0].i[w * t + k] = b[w * t + k];
+        out->columns[1].i[w * t + k] = b[w * t + k + 1];
+      }
+    out->n = n;
+  }
+  free(buf);
+  if (rc) rt_dataset_free(out);
+  return rc;
+}
+
+/* ------------------------------------------------------------ synthetic */
+
+int rt_load_synthetic(const char *kind, int64_t n, int64_t classes, double lo, double hi,
+                      uint64_t seed, rt_dataset *out, char *err, size_t err_size) {
+  *out = (rt_dataset){0};
+  if (!kind) kind = "(null)";
+  int which = !strcmp(kind, "sine") ? 0 : !strcmp(kind, "spiral") ? 1 : !strcmp(kind, "xor") ? 2 : -1;
+  if (which < 0)
+    return fail(err, err_size, "unknown synthetic data set '%s' (sine, spiral or xor)", kind);
+  if (n < 1) return fail(err, err_size, "%s: n must be positive, not %lld", kind, (long long)n);
+  if (n > MAX_ELEMS / 2)
+    return fail(err, err_size, "%s: n = %lld is too large (the limit is 2^30)", kind,
+                (long long)n);
+  if (which == 0 && !(isfinite(lo) && isfinite(hi)))
+    return fail(err, err_size, "sine: the range [%g, %g] is not finite", lo, hi);
+  if (which == 1 && (classes < 1 || classes > 1000000))
+    return fail(err, err_size, "spiral: classes must be between 1 and 1000000, not %lld",
+                (long long)classes);
+  if (dataset_begin(out, 2, kind, err, err_size)) return 1;
+  bool y_int = which == 1;
+  int64_t x_width = which == 0 ? 1 : 2;
+  if (column_alloc(&out->columns[0], false, x_width, n, kind, err, err_size) ||
+      column_alloc(&out->columns[1], y_int, 1, n, kind, err, err_size)) {
+    rt_dataset_free(out);
+    return 1;
+  }
+  rt_column *x = &out->columns[0], *y = &out->columns[1];
+  if (which == 0) rt_synth_sine(n, lo, hi, seed, x->f, y->f);
+  else if (which == 1) rt_synth_spiral(n, (int)classes, seed, x->f, y->i);
+  else rt_synth_xor(n, seed, x->f, y->f);
+  out->n = n;
+  return 0;
+}
+
+/* -------------------------------------------------------------- shuffle */
+
+/* Fisher-Yates; swap k draws word k of stream epoch + 1000, so an epoch's
+ * order is a pure function of (seed, epoch). The modulo's bias is below
+ * n / 2^64. */
+void rt_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  for (int64_t k = n - 1; k > 0; k--) {
+    int64_t j = (int64_t)(rt_rand_u64(seed, epoch + 1000, (uint64_t)k) % (uint64_t)(k + 1));
+    int64_t tmp = order[k];
+    order[k] = order[j];
+    order[j] = tmp;
+  }
+}
