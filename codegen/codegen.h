@@ -39,6 +39,19 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t err_size);
 /* The model named `name` (NULL: the first), or NULL. */
 const nncc_model_api *cg_jit_model(CgJit *j, const char *name);
 void cg_jit_free(CgJit *j);
+/* AOT: every model of m as a shared library that depends on libc and
+ * libm only, exporting PREFIX_module (nncc_module by default); with
+ * header_path also a C header of the ABI and the models' tensors.
+ * Written to temporary files renamed into place. 0, or 1 with err. */
+typedef struct CgLibrary {
+  const char *so_path;
+  const char *header_path;   /* or NULL */
+  const char *prefix;        /* or NULL: "nncc" */
+  const char *runtime_lib;   /* libnncc_rt.a: the runtime half (PIC) */
+  const char *source;        /* the .nn file, for the header's comment */
+} CgLibrary;
+int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *err, size_t err_size);
+
 /* --emit=llvm and --emit=asm: the module of every model as text
  * (malloc'ed), or NULL with a message in err. */
 typedef enum CgText { CG_TEXT_LLVM_RAW, CG_TEXT_LLVM, CG_TEXT_ASM } CgText;

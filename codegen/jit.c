@@ -18,6 +18,8 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const kernel_names[CG_N_KERNELS] = {"forward", "evaluate", "backward", "train_step"};
 
@@ -155,10 +157,126 @@ static bool optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, char
   return true;
 }
 
+/* ------------------------------------------------- descriptors as data */
+
+/* The AOT library carries its descriptors as constant globals whose
+ * layout is the C layout of runtime/model.h (natural alignment on both
+ * sides gives the same padding). */
+static LLVMValueRef const_str(Cg *c, const char *s) {
+  LLVMValueRef init = LLVMConstStringInContext2(c->ctx, s, strlen(s), 0);
+  LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMTypeOf(init), ".str");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
+}
+
+static LLVMValueRef const_global(Cg *c, LLVMValueRef init, const char *name) {
+  LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  return g;
+}
+
+static LLVMValueRef emit_desc_global(Cg *c, JitModel *jm) {
+  const rt_model_desc *d = &jm->desc;
+  LLVMTypeRef info_t = LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->ptr, c->i32, c->i32, c->i32, c->ptr}, 5, 0);
+  LLVMTypeRef tdesc_t = LLVMStructTypeInContext(
+      c->ctx, (LLVMTypeRef[]){c->i64, c->i64, c->i64, c->i32, LLVMArrayType2(c->f64, 2), c->i64, c->i64, c->i32}, 8, 0);
+  LLVMValueRef *infos = calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
+  LLVMValueRef *tds = calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < d->n_tensors; i++) {
+    const nncc_tensor_info *ti = &d->infos[i];
+    LLVMValueRef dims[IR_MAX_RANK + 1];
+    for (int k = 0; k < ti->rank; k++) dims[k] = LLVMConstInt(c->i64, (unsigned long long)ti->shape[k], 0);
+    LLVMValueRef shape = const_global(c, LLVMConstArray2(c->i64, dims, (uint64_t)ti->rank), ".shape");
+    LLVMValueRef f[5] = {const_str(c, ti->name), LLVMConstInt(c->i32, (unsigned)ti->role, 0),
+                         LLVMConstInt(c->i32, (unsigned)ti->dtype, 0), LLVMConstInt(c->i32, (unsigned)ti->rank, 0),
+                         shape};
+    infos[i] = LLVMConstNamedStruct(info_t, f, 5);
+    const rt_tensor_desc *t = &d->tensors[i];
+    LLVMValueRef args[2] = {LLVMConstReal(c->f64, t->init_args[0]), LLVMConstReal(c->f64, t->init_args[1])};
+    LLVMValueRef g[8] = {LLVMConstInt(c->i64, (unsigned long long)t->offset, 1),
+                         LLVMConstInt(c->i64, (unsigned long long)t->grad_offset, 1),
+                         LLVMConstInt(c->i64, (unsigned long long)t->nbytes, 1),
+                         LLVMConstInt(c->i32, (unsigned long long)t->init_kind, 1),
+                         LLVMConstArray2(c->f64, args, 2),
+                         LLVMConstInt(c->i64, t->stream, 0),
+                         LLVMConstInt(c->i64, (unsigned long long)t->label_bound, 1),
+                         LLVMConstInt(c->i32, (unsigned long long)t->persistent, 0)};
+    tds[i] = LLVMConstNamedStruct(tdesc_t, g, 8);
+  }
+  LLVMValueRef info_arr = const_global(c, LLVMConstArray2(info_t, infos, (uint64_t)d->n_tensors), ".infos");
+  LLVMValueRef td_arr = const_global(c, LLVMConstArray2(tdesc_t, tds, (uint64_t)d->n_tensors), ".tensors");
+  free(infos);
+  free(tds);
+  LLVMValueRef kernels[CG_N_KERNELS];
+  for (int k = 0; k < CG_N_KERNELS; k++)
+    kernels[k] = jm->kernel_name[k] ? LLVMGetNamedFunction(c->mod, jm->kernel_name[k]) : LLVMConstNull(c->ptr);
+  LLVMTypeRef desc_t = LLVMStructTypeInContext(
+      c->ctx, (LLVMTypeRef[]){c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->ptr, c->ptr, c->i32, c->i32, c->i32, c->i32},
+      13, 0);
+  LLVMValueRef f[13] = {const_str(c, d->name), LLVMConstInt(c->i32, (unsigned)d->n_tensors, 0), info_arr, td_arr,
+                        LLVMConstInt(c->i64, (unsigned long long)d->slab_bytes, 0), kernels[0], kernels[1], kernels[2],
+                        kernels[3], LLVMConstInt(c->i32, (unsigned long long)d->loss_index, 1),
+                        LLVMConstInt(c->i32, (unsigned long long)d->lr_index, 1),
+                        LLVMConstInt(c->i32, (unsigned long long)d->step_index, 1),
+                        LLVMConstInt(c->i32, (unsigned long long)d->total_steps_index, 1)};
+  return const_global(c, LLVMConstNamedStruct(desc_t, f, 13), ".desc");
+}
+
+/* const nncc_model_api *nncc_module(const char *name): the first model
+ * for NULL, else the one of that name, else NULL; each api struct is
+ * filled by rt_model_api_fill on first use. */
+static void emit_module_entry(Cg *c, JitModel *models, int n, LLVMValueRef *descs, const char *entry) {
+  LLVMTypeRef fn_t = LLVMFunctionType(c->ptr, &c->ptr, 1, 0);
+  LLVMValueRef fn = LLVMAddFunction(c->mod, entry, fn_t);
+  LLVMTypeRef strcmp_t = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
+  LLVMValueRef strcmp_f = LLVMAddFunction(c->mod, "strcmp", strcmp_t);
+  LLVMTypeRef fill_t = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->ptr, c->ptr}, 3, 0);
+  LLVMValueRef fill_f = LLVMAddFunction(c->mod, "rt_model_api_fill", fill_t);
+  LLVMValueRef name = LLVMGetParam(fn, 0);
+  LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(c->b, bb);
+  for (int i = 0; i < n; i++) {
+    LLVMTypeRef api_t = LLVMArrayType2(c->i64, (sizeof(nncc_model_api) + 7) / 8);
+    LLVMValueRef api = LLVMAddGlobal(c->mod, api_t, "api");
+    LLVMSetInitializer(api, LLVMConstNull(api_t));
+    LLVMSetLinkage(api, LLVMInternalLinkage);
+    LLVMValueRef model_name = const_str(c, models[i].cm->name);
+    LLVMBasicBlockRef test = LLVMGetInsertBlock(c->b);
+    LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(c->ctx, fn, "byname");
+    LLVMBasicBlockRef hit = LLVMAppendBasicBlockInContext(c->ctx, fn, "hit");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, fn, "next");
+    LLVMPositionBuilderAtEnd(c->b, test);
+    LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, name, ""), i == 0 ? hit : next, check);
+    LLVMPositionBuilderAtEnd(c->b, check);
+    LLVMValueRef cmp = LLVMBuildCall2(c->b, strcmp_t, strcmp_f, (LLVMValueRef[]){name, model_name}, 2, "");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, cmp, LLVMConstInt(c->i32, 0, 0), ""), hit, next);
+    LLVMPositionBuilderAtEnd(c->b, hit);
+    /* first use: abi_version (the first u32) is still 0 */
+    LLVMValueRef version = LLVMBuildLoad2(c->b, c->i32, api, "");
+    LLVMBasicBlockRef do_fill = LLVMAppendBasicBlockInContext(c->ctx, fn, "fill");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, version, LLVMConstInt(c->i32, 0, 0), ""), do_fill, done);
+    LLVMPositionBuilderAtEnd(c->b, do_fill);
+    LLVMBuildCall2(c->b, fill_t, fill_f,
+                   (LLVMValueRef[]){api, descs[i], LLVMGetNamedFunction(c->mod, models[i].create_name)}, 3, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMBuildRet(c->b, api);
+    LLVMPositionBuilderAtEnd(c->b, next);
+  }
+  LLVMBuildRet(c->b, LLVMConstNull(c->ptr));
+}
+
 /* Builds the module of every model of m into ctx. The JIT passes host
- * addresses of the descriptors. */
+ * addresses of the descriptors; a library (aot_entry != NULL) carries
+ * them as data and exports `aot_entry` (nncc_module). */
 static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContextRef ctx,
-                                  LLVMTargetMachineRef tm) {
+                                  LLVMTargetMachineRef tm, const char *aot_entry) {
   Cg c = {0};
   cg_init_types(&c, ctx);
   c.mod = LLVMModuleCreateWithNameInContext("nncc", ctx);
@@ -170,13 +288,20 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
   LLVMDisposeTargetData(td);
   c.b = LLVMCreateBuilderInContext(ctx);
   (void)m;
+  LLVMValueRef *descs = calloc((size_t)n + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < n; i++) {
     JitModel *jm = &models[i];
-    for (int k = 0; k < CG_N_KERNELS; k++)
+    for (int k = 0; k < CG_N_KERNELS; k++) {
       if (!cg_emit_kernel(&c, jm->cm, (CgKernel)k, jm->kernel_name[k])) jm->kernel_name[k] = NULL;
-    LLVMValueRef desc = LLVMConstIntToPtr(LLVMConstInt(c.i64, (unsigned long long)(uintptr_t)&jm->desc, 0), c.ptr);
-    emit_create_thunk(&c, jm->create_name, desc);
+      else if (aot_entry) LLVMSetLinkage(LLVMGetNamedFunction(c.mod, jm->kernel_name[k]), LLVMInternalLinkage);
+    }
+    descs[i] = aot_entry ? emit_desc_global(&c, jm)
+                         : LLVMConstIntToPtr(LLVMConstInt(c.i64, (unsigned long long)(uintptr_t)&jm->desc, 0), c.ptr);
+    emit_create_thunk(&c, jm->create_name, descs[i]);
+    if (aot_entry) LLVMSetLinkage(LLVMGetNamedFunction(c.mod, jm->create_name), LLVMInternalLinkage);
   }
+  if (aot_entry) emit_module_entry(&c, models, n, descs, aot_entry);
+  free(descs);
   LLVMDisposeBuilder(c.b);
   return c.mod;
 }
@@ -207,7 +332,7 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
   LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
   if (!tm) goto fail;
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef mod = build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm);
+  LLVMModuleRef mod = build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm, NULL);
   if (!optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -296,7 +421,7 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
     return NULL;
   }
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(m, models, n, ctx, tm);
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, NULL);
   char *text = NULL;
   if (kind == CG_TEXT_LLVM_RAW || optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
     if (kind == CG_TEXT_ASM) {
@@ -323,4 +448,159 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
   LLVMDisposeTargetMachine(tm);
   arena_free(&a);
   return text;
+}
+
+/* ------------------------------------------------------------------ AOT */
+
+/* mkstemp makes 0600 files: give the result the mode a new file gets */
+static void usual_mode(const char *path, mode_t mode) {
+  mode_t mask = umask(0);
+  umask(mask);
+  chmod(path, mode & ~mask);
+}
+
+/* The model's tensor ids and sizes as C: MLP_H_W, MLP_SLAB_BYTES, ... */
+static void write_header(FILE *f, const JitModel *models, int n, const char *entry, const char *source) {
+  extern const char nncc_abi_header[];
+  fprintf(f, "/* generated by nncc from %s - do not edit */\n", source ? source : "?");
+  fputs(nncc_abi_header, f);
+  fprintf(f, "\n/* the library's entry point */\nconst nncc_model_api *%s(const char *model_name);\n", entry);
+  for (int i = 0; i < n; i++) {
+    const rt_model_desc *d = &models[i].desc;
+    char up[128];
+    size_t k = 0;
+    for (const char *p = d->name; *p && k + 1 < sizeof up; p++) up[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    up[k] = 0;
+    int64_t params = 0, grads = 0, state = 0;
+    fprintf(f, "\n/* model %s: tensor ids for data()/grad(), shapes in comments */\nenum {\n", d->name);
+    for (int t = 0; t < d->n_tensors; t++) {
+      const nncc_tensor_info *ti = &d->infos[t];
+      char id[256];
+      size_t q = 0;
+      for (const char *p = ti->name; *p && q + 1 < sizeof id; p++)
+        id[q++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : (*p == '.' || *p == ':') ? '_' : *p);
+      id[q] = 0;
+      fprintf(f, "  %s_%s = %d,  /* %s %s[", up, id, t, ti->role == NNCC_INPUT ? "input" : ti->role == NNCC_PARAM ? "param"
+                                                : ti->role == NNCC_STATE ? "state" : ti->role == NNCC_OUTPUT ? "output" : "loss",
+              ti->dtype == NNCC_I32 ? "i32" : "f32");
+      for (int r = 0; r < ti->rank; r++) fprintf(f, r ? ",%lld" : "%lld", (long long)ti->shape[r]);
+      fprintf(f, "] */\n");
+      if (ti->role == NNCC_PARAM) params += d->tensors[t].nbytes;
+      if (d->tensors[t].grad_offset >= 0) grads += d->tensors[t].nbytes;
+      if (ti->role == NNCC_STATE) state += d->tensors[t].nbytes;
+    }
+    fprintf(f, "  %s_N_TENSORS = %d\n};\n", up, d->n_tensors);
+    fprintf(f, "#define %s_SLAB_BYTES %lldLL   /* all of one instance's memory */\n", up, (long long)d->slab_bytes);
+    fprintf(f, "#define %s_PARAM_BYTES %lldLL\n#define %s_GRAD_BYTES %lldLL\n#define %s_STATE_BYTES %lldLL   /* running stats, optimizer moments, step, lr */\n",
+            up, (long long)params, up, (long long)grads, up, (long long)state);
+  }
+}
+
+static int write_text_atomically(const char *path, const JitModel *models, int n, const char *entry,
+                                 const char *source, char *err, size_t size) {
+  size_t len = strlen(path) + 16;
+  char *tmp = malloc(len);
+  snprintf(tmp, len, "%s.tmpXXXXXX", path);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f) {
+    snprintf(err, size, "cannot write '%s'", path);
+    free(tmp);
+    return 1;
+  }
+  write_header(f, models, n, entry, source);
+  bool ok = !ferror(f);
+  ok &= fclose(f) == 0;
+  usual_mode(tmp, 0666);
+  if (!ok || rename(tmp, path)) {
+    snprintf(err, size, "cannot write '%s'", path);
+    unlink(tmp);
+    free(tmp);
+    return 1;
+  }
+  free(tmp);
+  return 0;
+}
+
+int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *err, size_t size) {
+  Arena a = {0};
+  int n = 0, rc = 1;
+  for (int i = 0; i < m->n_graphs; i++) n += !m->graphs[i]->training;
+  JitModel *models = ARENA_ARRAY(&a, JitModel, n + 1);
+  int k = 0;
+  for (int i = 0; i < m->n_graphs; i++) {
+    if (m->graphs[i]->training) continue;
+    JitModel *jm = &models[k];
+    jm->cm = cg_layout(m, m->graphs[i]->model, &a);
+    fill_desc(jm, &a);
+    jm->create_name = arena_printf(&a, "nncc_%d_create", k);
+    for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "nncc_%d_%s", k, kernel_names[q]);
+    k++;
+  }
+  const char *entry = arena_printf(&a, "%s_module", lib->prefix ? lib->prefix : "nncc");
+  char obj[] = "/tmp/nncc_objXXXXXX.o";
+  char *so_tmp = NULL;
+  LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
+  if (!tm) goto out;
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, entry);
+  /* descriptors point at the kernels: the desc globals keep them alive */
+  bool ok = optimize(mod, tm, o ? o->opt_level : 2, err, size);
+  int fd = ok ? mkstemps(obj, 2) : -1;
+  char *msg = NULL;
+  if (ok && fd < 0) {
+    snprintf(err, size, "cannot create a temporary object file");
+    ok = false;
+  }
+  if (fd >= 0) close(fd);
+  if (ok && LLVMTargetMachineEmitToFile(tm, mod, obj, LLVMObjectFile, &msg)) {
+    snprintf(err, size, "LLVM: %s", msg);
+    LLVMDisposeMessage(msg);
+    ok = false;
+  }
+  LLVMDisposeModule(mod);
+  LLVMContextDispose(ctx);
+  LLVMDisposeTargetMachine(tm);
+  if (!ok) goto out;
+  /* link: the kernels and the generic runtime half (libc and libm only) */
+  size_t len = strlen(lib->so_path) + 16;
+  so_tmp = malloc(len);
+  snprintf(so_tmp, len, "%s.tmpXXXXXX", lib->so_path);
+  fd = mkstemp(so_tmp);
+  if (fd < 0) {
+    snprintf(err, size, "cannot write '%s'", lib->so_path);
+    goto out;
+  }
+  close(fd);
+  const char *cc = getenv("CC") ? getenv("CC") : "cc";
+  size_t cl = strlen(cc) + strlen(obj) + strlen(so_tmp) + strlen(lib->runtime_lib) + 128;
+  char *cmd = malloc(cl);
+  snprintf(cmd, cl, "%s -shared -o '%s' '%s' '%s' -lm 2>&1", cc, so_tmp, obj, lib->runtime_lib);
+  FILE *p = popen(cmd, "r");
+  char out[512] = "";
+  size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+  out[got] = 0;
+  int status = p ? pclose(p) : -1;
+  free(cmd);
+  if (status != 0) {
+    snprintf(err, size, "linking '%s' failed: %s", lib->so_path, got ? out : "cannot run the C compiler");
+    unlink(so_tmp);
+    goto out;
+  }
+  if (lib->header_path && write_text_atomically(lib->header_path, models, n, entry, lib->source, err, size)) {
+    unlink(so_tmp);
+    goto out;
+  }
+  usual_mode(so_tmp, 0777);
+  if (rename(so_tmp, lib->so_path)) {
+    snprintf(err, size, "cannot write '%s'", lib->so_path);
+    unlink(so_tmp);
+    goto out;
+  }
+  rc = 0;
+out:
+  unlink(obj);
+  free(so_tmp);
+  arena_free(&a);
+  return rc;
 }

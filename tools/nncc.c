@@ -305,6 +305,9 @@ static int close_output(FILE *f, const char *path, char *tmp_path, bool ok) {
   }
   bool write_ok = !ferror(f);
   write_ok &= fclose(f) == 0;
+  mode_t mask = umask(0);  /* mkstemp made it 0600: the usual mode instead */
+  umask(mask);
+  chmod(tmp_path, 0666 & ~mask);
   if (ok && write_ok && rename(tmp_path, path) == 0) {
     free(tmp_path);
     return 0;
@@ -525,7 +528,20 @@ int main(int argc, char **argv) {
     snprintf(what, sizeof what, "--emit=%s", o.emit);
     exit_code = not_yet(what);
   } else if (o.out) {
-    exit_code = not_yet("compiling to a shared library (-o)");
+    /* nncc FILE.nn -o model.so [--header model.h]: the runtime half comes
+     * from the build tree, or from lib/nncc next to an installed nncc */
+    const char *rt = getenv("NNCC_RT_LIB") ? getenv("NNCC_RT_LIB") : NNCC_RT_LIB;
+    CgLibrary lib = {.so_path = o.out, .header_path = o.header, .prefix = o.prefix,
+                     .runtime_lib = rt, .source = o.file};
+    CgOptions co = {.opt_level = o.opt_level, .target_cpu = o.target_cpu};
+    char err[1024] = "";
+    if (access(rt, R_OK) != 0) {
+      fprintf(stderr, "nncc: error: cannot read the runtime library '%s' (set NNCC_RT_LIB)\n", rt);
+      exit_code = EXIT_COMPILE;
+    } else if (cg_write_library(m, &co, &lib, err, sizeof err)) {
+      fprintf(stderr, "nncc: error: %s\n", err);
+      exit_code = EXIT_COMPILE;
+    }
   }
 
 done:
