@@ -749,23 +749,63 @@ static char *kernel_nodes(const Graph *g, CgKernel k) {
   return want;
 }
 
+static LLVMValueRef new_function(Cg *c, const char *name, bool internal) {
+  LLVMValueRef fn = LLVMAddFunction(c->mod, name, c->kernel_t);
+  LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+  if (internal) {
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+  }
+  return fn;
+}
+
+/* The function computing node n (made on first use). */
+static LLVMValueRef node_function(Cg *c, const Node *n, int graph_index) {
+  if (c->node_fns[n->id]) return c->node_fns[n->id];
+  char name[160];
+  snprintf(name, sizeof name, "%s_g%d_%s_%d", c->prefix ? c->prefix : "nncc", graph_index,
+           op_info(n->op)->name, n->id);
+  LLVMValueRef kernel = c->fn, kernel_slab = c->slab;
+  LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
+  c->fn = new_function(c, name, true);
+  c->slab = LLVMGetParam(c->fn, 0);
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
+  if (!emit_node(c, n)) nncc_fatal("code generation for '%s' is not implemented yet", op_info(n->op)->name);
+  LLVMBuildRetVoid(c->b);
+  c->node_fns[n->id] = c->fn;
+  c->fn = kernel;
+  c->slab = kernel_slab;
+  LLVMPositionBuilderAtEnd(c->b, at);
+  return c->node_fns[n->id];
+}
+
+static bool has_code(const Node *n) {
+  return n->op != OP_VAR && n->op != OP_ASSIGN && n->op != OP_UPDATE && !(n->op == OP_CONST && !n->roles);
+}
+
 bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
   const Graph *g = k <= CG_EVALUATE ? cm->eval : cm->train;
   if (!g || (k == CG_EVALUATE && cm->loss_index < 0)) return false;
   c->g = g;
   c->home = k <= CG_EVALUATE ? cm->home_eval : cm->home_train;
-  c->fn = LLVMAddFunction(c->mod, fn_name, c->kernel_t);
+  if (c->node_fns_graph != g) {
+    free(c->node_fns);
+    c->node_fns = calloc((size_t)g->n_nodes + 1, sizeof(LLVMValueRef));
+    c->node_fns_graph = g;
+  }
+  c->fn = new_function(c, fn_name, false);
   c->slab = LLVMGetParam(c->fn, 0);
-  LLVMAddAttributeAtIndex(c->fn, 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
-  LLVMAddAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex,
-                          LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, entry);
   char *want = kernel_nodes(g, k);
+  int graph_index = k <= CG_EVALUATE ? 0 : 1;
   for (int i = 0; i < g->n_nodes; i++) {
-    if (!want[i]) continue;
-    if (!emit_node(c, g->nodes[i]))
-      nncc_fatal("code generation for '%s' is not implemented yet", op_info(g->nodes[i]->op)->name);
+    if (!want[i] || !has_code(g->nodes[i])) continue;
+    LLVMValueRef f = node_function(c, g->nodes[i], graph_index);
+    LLVMBuildCall2(c->b, c->kernel_t, f, &c->slab, 1, "");
   }
   /* the end of the step: copies into ABI slots, then state writes */
   for (int i = 0; i < g->n_nodes; i++) {

@@ -291,6 +291,7 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
   LLVMValueRef *descs = calloc((size_t)n + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < n; i++) {
     JitModel *jm = &models[i];
+    c.prefix = arena_printf(&jm->cm->eval->arena[0], "m%d", i);
     for (int k = 0; k < CG_N_KERNELS; k++) {
       if (!cg_emit_kernel(&c, jm->cm, (CgKernel)k, jm->kernel_name[k])) jm->kernel_name[k] = NULL;
       else if (aot_entry) LLVMSetLinkage(LLVMGetNamedFunction(c.mod, jm->kernel_name[k]), LLVMInternalLinkage);
@@ -302,6 +303,7 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
   }
   if (aot_entry) emit_module_entry(&c, models, n, descs, aot_entry);
   free(descs);
+  free(c.node_fns);
   LLVMDisposeBuilder(c.b);
   return c.mod;
 }

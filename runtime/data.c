@@ -132,7 +132,10 @@ static int read_some(gzFile gz, const char *path, void *buf, size_t len, size_t 
     const char *msg = gzerror(gz, &code);
     if (code == Z_BUF_ERROR) return 0;  /* "unexpected end of file" */
     if (code == Z_ERRNO) return fail(err, err_size, "%s: cannot read: %s", path, strerror(errno));
-    return fail(err, err_size, "%s: cannot read: %s", path, msg ? msg : "gzip error");
+    /* zlib names the stream "<fd:3>: "; the path is named already */
+    const char *colon = msg && msg[0] == '<' ? strstr(msg, ": ") : NULL;
+    if (colon) msg = colon + 2;
+    return fail(err, err_size, "%s: corrupt gzip data (%s)", path, msg ? msg : "?");
   }
   return 0;
 }
@@ -615,33 +618,58 @@ static int split_fields(const char *p, const char *e, Field **fields, size_t *ca
   return 0;
 }
 
-int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dataset *out,
-                char *err, size_t err_size) {
-  if (!path) path = "csv";
-  if (dataset_begin(out, n_cols, path, err, err_size)) return 1;
-  int64_t need = 0;
-  for (int c = 0; c < n_cols; c++) {
-    const rt_column_spec *s = &cols[c];
-    if (check_width(s, path, err, err_size)) goto bad;
-    if (s->col_lo < 0 || s->col_hi <= s->col_lo || s->col_hi > 1000000) {
-      fail(err, err_size, "%s: bad column range [%lld:%lld]", path, (long long)s->col_lo,
-           (long long)s->col_hi);
-      goto bad;
-    }
-    if (s->col_hi - s->col_lo != s->width) {
-      fail(err, err_size, "%s: columns [%lld:%lld] give %lld values but the input needs %lld",
-           path, (long long)s->col_lo, (long long)s->col_hi,
-           (long long)(s->col_hi - s->col_lo), (long long)s->width);
-      goto bad;
-    }
-    if (s->col_hi > need) need = s->col_hi;
-    out->columns[c].is_int = s->is_int;
-    out->columns[c].width = s->width;
+/* Makes room for row `rows` in every column (capacity *cap rows). */
+static int csv_grow(rt_dataset *out, int64_t rows, int64_t *cap, const char *path, char *err,
+                    size_t err_size) {
+  if (rows < *cap) return 0;
+  int64_t nc = *cap ? *cap * 2 : 1024;
+  for (int c = 0; c < out->n_columns; c++) {
+    const rt_column *col = &out->columns[c];
+    if (nc * col->width > MAX_ELEMS) nc = MAX_ELEMS / col->width;
+    if (nc <= rows) return fail(err, err_size, "%s: too large: more than 2^31 values", path);
   }
+  for (int c = 0; c < out->n_columns; c++) {
+    rt_column *col = &out->columns[c];
+    void *old = col->is_int ? (void *)col->i : (void *)col->f;
+    void *np = realloc(old, (size_t)(nc * col->width) * 4);
+    if (!np) return fail(err, err_size, "%s: out of memory", path);
+    if (col->is_int) col->i = np;
+    else col->f = np;
+  }
+  *cap = nc;
+  return 0;
+}
 
-  char *buf;
-  int64_t len;
-  if (read_all(path, MAX_ELEMS, &buf, &len, err, err_size)) goto bad;
+/* Stores row `row` (line `line`) from its fields. */
+static int csv_store(rt_dataset *out, const rt_column_spec *cols, const Field *fields,
+                     int64_t row, int64_t line, const char *path, char *err, size_t err_size) {
+  for (int c = 0; c < out->n_columns; c++) {
+    rt_column *col = &out->columns[c];
+    for (int64_t j = cols[c].col_lo; j < cols[c].col_hi; j++) {
+      Field f = fields[j];
+      char shown[48];
+      double v;
+      const char *why = !parse_number(f, &v) ? "is not a number"
+                        : !isfinite(v)       ? "is not a finite number"
+                        : col->is_int && (v != floor(v) || v < INT32_MIN || v > INT32_MAX)
+                            ? "is not an integer"
+                            : NULL;
+      if (why)
+        return fail(err, err_size, "%s:%lld: column %lld: '%s' %s", path, (long long)line,
+                    (long long)j, show(f.s, f.len, shown), why);
+      int64_t at = row * col->width + (j - cols[c].col_lo);
+      if (col->is_int) col->i[at] = (int32_t)v;
+      else col->f[at] = (float)v;
+    }
+  }
+  return 0;
+}
+
+/* The rows of buf[0..len): blank lines skipped, a first line that is not
+ * all numbers taken as a header. Fields outside the requested columns
+ * are not looked at (a CSV may carry ids or names beside the numbers). */
+static int csv_rows(const char *buf, int64_t len, const rt_column_spec *cols, int64_t need,
+                    rt_dataset *out, const char *path, char *err, size_t err_size) {
   Field *fields = NULL;
   size_t fcap = 0, nf;
   int64_t rows = 0, row_cap = 0, line = 0;
@@ -650,88 +678,63 @@ int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dat
   const char *p = buf, *end = buf + len;
   if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;  /* UTF-8 byte order mark */
   while (!rc && p < end) {
-    const char *e = memchr(p, '\n', (size_t)(end - p));
+    const char *s = p, *e = memchr(p, '\n', (size_t)(end - p));
     if (!e) e = end;
-    const char *next = e < end ? e + 1 : end;
+    p = e < end ? e + 1 : end;
     line++;
-    const char *q = p;
-    while (q < e && is_blank(*q)) q++;
-    if (q == e) {
-      p = next;
-      continue;
-    }
-    if (split_fields(p, e, &fields, &fcap, &nf)) {
+    while (s < e && is_blank(*s)) s++;
+    if (s == e) continue;  /* blank */
+    if (split_fields(s, e, &fields, &fcap, &nf)) {
       rc = fail(err, err_size, "%s: out of memory", path);
       break;
     }
-    double v;
-    if (first) {  /* a header: a first row that is not all numbers */
+    if (first) {
       first = false;
       bool numbers = true;
+      double v;
       for (size_t k = 0; k < nf && numbers; k++) numbers = parse_number(fields[k], &v);
-      if (!numbers) {
-        p = next;
-        continue;
-      }
+      if (!numbers) continue;  /* the header */
     }
-    if ((int64_t)nf < need) {
+    if ((int64_t)nf < need)
       rc = fail(err, err_size, "%s:%lld: expected at least %lld columns, found %zu", path,
                 (long long)line, (long long)need, nf);
-      break;
-    }
-    if (rows == row_cap) {
-      int64_t nc = row_cap ? row_cap * 2 : 1024;
-      for (int c = 0; c < n_cols && !rc; c++) {
-        rt_column *col = &out->columns[c];
-        if (nc * col->width > MAX_ELEMS) nc = MAX_ELEMS / col->width;
-        if (nc <= rows) {
-          rc = fail(err, err_size, "%s: too large: more than 2^31 values", path);
-          break;
-        }
-      }
-      for (int c = 0; c < n_cols && !rc; c++) {
-        rt_column *col = &out->columns[c];
-        size_t bytes = (size_t)(nc * col->width) * 4;
-        void *np = realloc(col->is_int ? (void *)col->i : (void *)col->f, bytes);
-        if (!np) rc = fail(err, err_size, "%s: out of memory", path);
-        else if (col->is_int) col->i = np;
-        else col->f = np;
-      }
-      row_cap = nc;
-    }
-    for (int c = 0; c < n_cols && !rc; c++) {
-      rt_column *col = &out->columns[c];
-      for (int64_t j = cols[c].col_lo; j < cols[c].col_hi && !rc; j++) {
-        Field f = fields[j];
-        char shown[48];
-        int64_t at = rows * col->width + (j - cols[c].col_lo);
-        if (!parse_number(f, &v))
-          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not a number", path,
-                    (long long)line, (long long)j, show(f.s, f.len, shown));
-        else if (!isfinite(v))
-          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not a finite number", path,
-                    (long long)line, (long long)j, show(f.s, f.len, shown));
-        else if (col->is_int && (v != floor(v) || v < INT32_MIN || v > INT32_MAX))
-          rc = fail(err, err_size, "%s:%lld: column %lld: '%s' is not an integer", path,
-                    (long long)line, (long long)j, show(f.s, f.len, shown));
-        else if (col->is_int)
-          col->i[at] = (int32_t)v;
-        else
-          col->f[at] = (float)v;
-      }
-    }
+    if (!rc) rc = csv_grow(out, rows, &row_cap, path, err, err_size);
+    if (!rc) rc = csv_store(out, cols, fields, rows, line, path, err, err_size);
     rows++;
-    p = next;
   }
   free(fields);
-  free(buf);
   if (!rc && rows == 0) rc = fail(err, err_size, "%s: no data rows", path);
-  if (rc) goto bad;
   out->n = rows;
-  return 0;
-bad:
-  rt_dataset_free(out);
-  return 1;
+  return rc;
+}
+
+int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dataset *out,
+                char *err, size_t err_size) {
+  if (!path) path = "csv";
+  if (dataset_begin(out, n_cols, path, err, err_size)) return 1;
+  int64_t need = 0;
+  int rc = 0;
+  for (int c = 0; c < n_cols && !rc; c++) {
+    const rt_column_spec *s = &cols[c];
+    rc = check_width(s, path, err, err_size);
+    if (!rc && (s->col_lo < 0 || s->col_hi <= s->col_lo || s->col_hi > 1000000))
+      rc = fail(err, err_size, "%s: bad column range [%lld:%lld]", path, (long long)s->col_lo,
+                (long long)s->col_hi);
+    if (!rc && s->col_hi - s->col_lo != s->width)
+      rc = fail(err, err_size, "%s: columns [%lld:%lld] give %lld values but the input needs %lld",
+                path, (long long)s->col_lo, (long long)s->col_hi,
+                (long long)(s->col_hi - s->col_lo), (long long)s->width);
+    if (s->col_hi > need) need = s->col_hi;
+    out->columns[c].is_int = s->is_int;
+    out->columns[c].width = s->width;
+  }
+  char *buf = NULL;
+  int64_t len;
+  if (!rc) rc = read_all(path, MAX_ELEMS, &buf, &len, err, err_size);
+  if (!rc) rc = csv_rows(buf, len, cols, need, out, path, err, err_size);
+  free(buf);
+  if (rc) rt_dataset_free(out);
+  return rc;
 }
 
 /* ----------------------------------------------------------------- text */
@@ -772,7 +775,10 @@ int rt_load_synthetic(const char *kind, int64_t n, int64_t classes, double lo, d
                       uint64_t seed, rt_dataset *out, char *err, size_t err_size) {
   *out = (rt_dataset){0};
   if (!kind) kind = "(null)";
-  int which = !strcmp(kind, "sine") ? 0 : !strcmp(kind, "spiral") ? 1 : !strcmp(kind, "xor") ? 2 : -1;
+  int which = !strcmp(kind, "sine")     ? 0
+              : !strcmp(kind, "spiral") ? 1
+              : !strcmp(kind, "xor")    ? 2
+                                        : -1;
   if (which < 0)
     return fail(err, err_size, "unknown synthetic data set '%s' (sine, spiral or xor)", kind);
   if (n < 1) return fail(err, err_size, "%s: n must be positive, not %lld", kind, (long long)n);

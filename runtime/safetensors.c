@@ -30,6 +30,7 @@
 #define MAX_HEADER ((uint64_t)100 << 20) /* the reference implementation's limit */
 #define MAX_DEPTH 64                     /* JSON nesting */
 #define MAX_RANK 64
+#define MAX_VALUES ((int64_t)4 << 20)    /* JSON values in a header: ~400k tensors */
 
 static int fail(char *err, size_t err_size, const char *fmt, ...) {
   if (err && err_size) {
@@ -217,25 +218,26 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
   buf_put(&h, "}", 1);
   int64_t offset = 0;
   for (int i = 0; i < n; i++) {
-    const char *dt = dtype_name(t[i].dtype);
+    const char *dt = dtype_name(t[i].dtype), *why = NULL;
     int64_t bytes = tensor_bytes(&t[i]);
-    const char *why = !t[i].name || !t[i].name[0]             ? "a tensor without a name"
-                      : !strcmp(t[i].name, "__metadata__")      ? "a tensor named __metadata__"
-                      : !dt                                      ? "a tensor of unknown dtype"
-                      : bytes < 0 || offset > INT64_MAX / 2 - bytes ? "a tensor of bad shape"
-                      : bytes > 0 && !t[i].data                  ? "a tensor without data"
-                                                                 : NULL;
+    if (!t[i].name || !t[i].name[0]) why = "a tensor without a name";
+    else if (!strcmp(t[i].name, "__metadata__")) why = "a tensor named __metadata__";
+    else if (!dt) why = "a tensor of unknown dtype";
+    else if (bytes < 0) why = "a tensor of bad shape";
+    else if (bytes > 0 && !t[i].data) why = "a tensor without data";
+    else if ((uint64_t)offset + (uint64_t)bytes > MAX_FILE) why = "more than 4 GiB";
     for (int j = 0; j < i && !why; j++)
       if (!strcmp(t[i].name, t[j].name)) why = "a tensor named twice";
     if (why) {
       free(h.s);
       return fail(err, err_size, "%s: cannot save %s (tensor %d%s%s)", path, why, i,
-                  t[i].name ? ": " : "", t[i].name ? t[i].name : "");
+                  t[i].name ? " " : "", t[i].name ? t[i].name : "");
     }
     buf_put(&h, ",", 1);
     buf_json_string(&h, t[i].name);
     buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dt);
-    for (int d = 0; d < t[i].rank; d++) buf_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+    for (int d = 0; d < t[i].rank; d++)
+      buf_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
     buf_printf(&h, "],\"data_offsets\":[%lld,", (long long)offset);
     offset += bytes;
     buf_printf(&h, "%lld]}", (long long)offset);
@@ -259,6 +261,7 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
     e = errno;
     close(fd);
   } else {
+    errno = 0;  /* so that a failed fwrite's reason is its own */
     unsigned char size[8];
     for (int k = 0; k < 8; k++) size[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
     bool ok = fwrite(size, 1, 8, f) == 8 && fwrite(h.s, 1, h.len, f) == h.len;
@@ -315,7 +318,8 @@ typedef struct JVal {
 typedef struct JParser {
   const char *p, *start, *end;
   int depth;
-  char msg[96];         /* the first error */
+  int64_t values;       /* parsed so far: bounds memory (~80 bytes a value) */
+  char msg[160];        /* the first error */
 } JParser;
 
 static bool jerr(JParser *jp, const char *what) {
@@ -471,6 +475,7 @@ static bool jnumber(JParser *jp, JVal *v) {
 }
 
 static bool jvalue(JParser *jp, JVal *v);
+static int *sorted_keys(const JVal *obj, const JStr **dup);
 
 /* Appends an item (and its key) to an array or object. */
 static JVal *jpush(JParser *jp, JVal *v, JStr key) {
@@ -529,6 +534,18 @@ static bool jcontainer(JParser *jp, JVal *v, bool obj) {
     if (jp->p < jp->end && *jp->p == close) {
       jp->p++;
       jp->depth--;
+      if (obj) {  /* JSON leaves duplicate keys open; a checkpoint may not have them */
+        const JStr *dup = NULL;
+        int *sorted = sorted_keys(v, &dup);
+        free(sorted);
+        if (dup) {
+          char shown[68];
+          char what[100];
+          snprintf(what, sizeof what, "duplicate key '%s'", show(dup->s, dup->len, shown));
+          return jerr(jp, what);
+        }
+        if (!sorted) return jerr(jp, "out of memory");
+      }
       return true;
     }
     return jerr(jp, obj ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -537,6 +554,7 @@ static bool jcontainer(JParser *jp, JVal *v, bool obj) {
 
 static bool jvalue(JParser *jp, JVal *v) {
   jws(jp);
+  if (++jp->values > MAX_VALUES) return jerr(jp, "too many values");
   if (jp->p >= jp->end) return jerr(jp, "unexpected end");
   switch (*jp->p) {
   case '{': return jcontainer(jp, v, true);
@@ -566,20 +584,23 @@ static int cmp_jstr(const JStr *a, const JStr *b) {
   return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-/* Sorts item indices by key (names are compared often; a sort makes
- * duplicate detection and lookup O(n log n) even for hostile headers). */
+/* Item indices sorted by key: duplicate detection and lookup stay
+ * O(n log n) however many tensors a (hostile) header names. */
 static void merge_sort(int *idx, int *tmp, int n, const JStr *keys) {
   if (n < 2) return;
   int h = n / 2;
   merge_sort(idx, tmp, h, keys);
   merge_sort(idx + h, tmp, n - h, keys);
   int a = 0, b = h, o = 0;
-  while (a < h && b < n) tmp[o++] = cmp_jstr(&keys[idx[b]], &keys[idx[a]]) < 0 ? idx[b++] : idx[a++];
+  while (a < h && b < n)  /* stable: ties keep the earlier item first */
+    tmp[o++] = cmp_jstr(&keys[idx[b]], &keys[idx[a]]) < 0 ? idx[b++] : idx[a++];
   while (a < h) tmp[o++] = idx[a++];
   while (b < n) tmp[o++] = idx[b++];
   memcpy(idx, tmp, sizeof *idx * (size_t)n);
 }
 
+/* The object's item indices sorted by key (malloc'ed); NULL when out of
+ * memory or on a duplicate key (then *dup is set). */
 static int *sorted_keys(const JVal *obj, const JStr **dup) {
   int n = obj->n;
   int *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
@@ -801,7 +822,7 @@ static int read_header(const char *path, const unsigned char *buf, uint64_t size
     return fail(err, err_size, "%s: truncated: a header of %llu bytes, but only %llu follow",
                 path, (unsigned long long)*hlen, (unsigned long long)(size - 8));
   const char *h = (const char *)buf + 8;
-  JParser jp = {h, h, h + *hlen, 0, ""};
+  JParser jp = {h, h, h + *hlen, 0, 0, ""};
   bool ok = jvalue(&jp, root);
   if (ok) {
     jws(&jp);  /* the padding */
