@@ -263,11 +263,11 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   case OP_SUB: return f ? ffsub(c, x, a[1]) : LLVMBuildSub(c->b, x, a[1], "");
   case OP_MUL: return f ? ffmul(c, x, a[1]) : imul(c, x, a[1]);
   case OP_DIV: return ffdiv(c, x, a[1]);
-  case OP_MAXIMUM:
-    return f ? sel(c, fcmp(c, LLVMRealUGE, x, a[1]), x, a[1])
+  case OP_MAXIMUM:  /* NaN from either side wins, as torch.maximum */
+    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), ffadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOGE, x, a[1]), x, a[1]))
              : sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, x, a[1], ""), x, a[1]);
   case OP_MINIMUM:
-    return f ? sel(c, fcmp(c, LLVMRealULE, x, a[1]), x, a[1])
+    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), ffadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOLE, x, a[1]), x, a[1]))
              : sel(c, LLVMBuildICmp(c->b, LLVMIntSLE, x, a[1], ""), x, a[1]);
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: {
     static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ, LLVMRealUNE};
@@ -294,10 +294,19 @@ static void emit_elementwise(Cg *c, const Node *n) {
     if (n->op == OP_RESHAPE) memcpy(istr[k], ostr, sizeof ostr);
     else broadcast_strides(&n->in[k]->type, r, t->dim, istr[k]);
   }
+  /* operands read at one element (scalars, e.g. lr or a scale) are loaded
+   * before the loops: LLVM cannot hoist a load past the loop's stores
+   * into the same slab, and would not vectorize */
+  LLVMValueRef args[4], hoisted[4] = {NULL, NULL, NULL, NULL};
+  for (int k = 0; k < n->n_in && r > 0; k++) {
+    bool all_zero = true;
+    for (int d = 0; d < r; d++) all_zero &= istr[k][d] == 0;
+    if (all_zero) hoisted[k] = load(c, n->in[k], ci64(c, 0));
+  }
   Nest ns;
   nest_begin(c, &ns, t->dim, r);
-  LLVMValueRef args[4];
-  for (int k = 0; k < n->n_in; k++) args[k] = load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
+  for (int k = 0; k < n->n_in; k++)
+    args[k] = hoisted[k] ? hoisted[k] : load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
   store(c, n, linear(c, ns.idx, ostr, r, 0), scalar(c, n, args));
   nest_end(c, &ns);
 }
@@ -410,9 +419,11 @@ static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueR
   if (!fx) v = to_f32(c, v, x->type.dtype);
   if (f) v = f(c, v, farg);
   LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+  /* max/min: a NaN sticks (a + v is NaN), as torch.max */
   LLVMValueRef r = kind == RED_SUM ? ffadd(c, a, v)
-                   : kind == RED_MAX ? sel(c, fcmp(c, LLVMRealUGT, v, a), v, a)
-                                     : sel(c, fcmp(c, LLVMRealULT, v, a), v, a);
+                   : sel(c, fcmp(c, LLVMRealUNO, a, v), ffadd(c, a, v),
+                         kind == RED_MAX ? sel(c, fcmp(c, LLVMRealOGT, v, a), v, a)
+                                         : sel(c, fcmp(c, LLVMRealOLT, v, a), v, a));
   LLVMBuildStore(c->b, r, acc);
   nest_end(c, &rn);
   return LLVMBuildLoad2(c->b, c->f32, acc, "");
@@ -473,7 +484,9 @@ static void emit_axis_op(Cg *c, const Node *n) {
     LLVMValueRef i = loop_begin(c, &l, len);
     LLVMValueRef v = to_f32(c, load(c, x, iadd(c, base, imul(c, i, ci64(c, step)))), x->type.dtype);
     LLVMValueRef b = LLVMBuildLoad2(c->b, c->f32, best, "");
-    LLVMValueRef better = fcmp(c, LLVMRealOGT, v, b);  /* the first maximum wins */
+    /* the first maximum wins; the first NaN beats everything */
+    LLVMValueRef better = LLVMBuildOr(c->b, fcmp(c, LLVMRealOGT, v, b),
+                                      LLVMBuildAnd(c->b, fcmp(c, LLVMRealUNO, v, v), fcmp(c, LLVMRealORD, b, b), ""), "");
     LLVMBuildStore(c->b, sel(c, better, v, b), best);
     LLVMBuildStore(c->b, sel(c, better, LLVMBuildTrunc(c->b, i, c->i32, ""), LLVMBuildLoad2(c->b, c->i32, arg, "")), arg);
     loop_end(c, &l);

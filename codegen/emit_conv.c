@@ -5,14 +5,21 @@
  * routes to the first maximum of each window in row-major order (a NaN
  * wins, as max_pool2d propagates it).
  *
- * Every nest has static trip counts and keeps the output row (j, the
- * last, contiguous dimension) innermost, so that with stride_w == 1 the
- * inner loop is a unit-stride axpy or reduction that LLVM vectorizes.
- * Padding never costs a per-element branch: the kernel column b is
- * unrolled at emission time, which makes the valid range of j for each b
- * a pair of constants; a padded kernel row is skipped by one branch per
- * output row. */
+ * Every nest has static trip counts and keeps a row (the last,
+ * contiguous dimension) innermost, so that with stride_w == 1 the inner
+ * loop is a unit-stride axpy or dot product that LLVM vectorizes.
+ * Padding never costs a per-element branch: the kernel columns b are
+ * unrolled at emission time, which makes the valid columns of each b a
+ * constant range. Where every b is valid (the middle of a row) one loop
+ * does all KW taps; on the padded edges each tap has its own short loop.
+ * A padded kernel row is skipped by one branch per output row. Slab
+ * loads that do not depend on the inner loop (weights) are made before
+ * it: LLVM cannot hoist them over the loop's stores into the same slab,
+ * and left inside they stop the vectorizer. */
 #include "codegen/cg.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 
 /* ---------------------------------------------------------- primitives */
 /* Small copies of emit.c's static helpers (f32 only: every operand and
@@ -168,8 +175,72 @@ static void conv_row_end(Cg *c, LLVMBasicBlockRef join) {
   if (join) guard_end(c, join);
 }
 
+/* The output columns j of kernel column b as a range of the inner loop's
+ * variable d: d = j, or (by_input) the input column d = j + b - pw that
+ * a stride-1 gather walks. */
+static void tap_range(const Conv *k, bool by_input, int64_t b, int64_t *lo, int64_t *hi) {
+  col_range(k, b, lo, hi);
+  if (by_input) *lo += b - k->pw, *hi += b - k->pw;
+}
+
+/* Where every kernel column is valid: [lo, hi), or lo == hi == INT64_MAX
+ * when that is empty (then the edge loops cover everything). */
+static void middle_range(const Conv *k, bool by_input, int64_t *lo, int64_t *hi) {
+  *lo = INT64_MIN, *hi = INT64_MAX;
+  for (int64_t b = 0; b < k->KW; b++) {
+    int64_t l, h;
+    tap_range(k, by_input, b, &l, &h);
+    if (l > *lo) *lo = l;
+    if (h < *hi) *hi = h;
+  }
+  if (*lo >= *hi) *lo = *hi = INT64_MAX;
+}
+
+/* One row of taps: dst[drow + d] += sum_b src[srow + d*ds + b*bs + soff] w[wrow + b].
+ * In the middle range all KW taps go into one loop, so that dst is
+ * loaded and stored once per KW products; on the padded edges each tap
+ * runs alone over the columns where it is valid. */
+static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMValueRef drow, const Node *src,
+                     LLVMValueRef srow, int64_t ds, int64_t bs, int64_t soff, const Node *w, LLVMValueRef wrow) {
+  int64_t mid_lo, mid_hi;
+  middle_range(k, by_input, &mid_lo, &mid_hi);
+  /* the weights are read before the loops (see the top of the file) */
+  LLVMValueRef *wv = calloc((size_t)k->KW, sizeof *wv);
+  NNCC_ASSERT(wv);
+  for (int64_t b = 0; b < k->KW; b++) wv[b] = load(c, w, affine(c, wrow, 1, b));
+  Loop l;
+  if (mid_lo < mid_hi) {
+    LLVMValueRef d = affine(c, loop_begin(c, &l, mid_hi - mid_lo), 1, mid_lo);
+    LLVMValueRef acc = load(c, dst, iadd(c, drow, d));
+    for (int64_t b = 0; b < k->KW; b++) {
+      LLVMValueRef sv = load(c, src, iadd(c, srow, affine(c, d, ds, b * bs + soff)));
+      acc = ffadd(c, acc, ffmul(c, sv, wv[b]));
+    }
+    store(c, dst, iadd(c, drow, d), acc);
+    loop_end(c, &l);
+  }
+  for (int64_t b = 0; b < k->KW; b++) {
+    int64_t lo, hi;
+    tap_range(k, by_input, b, &lo, &hi);
+    int64_t edge[2][2] = {{lo, hi < mid_lo ? hi : mid_lo}, {lo > mid_hi ? lo : mid_hi, hi}};
+    for (int e = 0; e < 2; e++) {
+      if (edge[e][0] >= edge[e][1]) continue;
+      LLVMValueRef d = affine(c, loop_begin(c, &l, edge[e][1] - edge[e][0]), 1, edge[e][0]);
+      LLVMValueRef sv = load(c, src, iadd(c, srow, affine(c, d, ds, b * bs + soff)));
+      accumulate(c, dst, iadd(c, drow, d), ffmul(c, sv, wv[b]));
+      loop_end(c, &l);
+    }
+  }
+  free(wv);
+}
+
+/* row offsets: ((p*P + q)*Q + r)*R */
+static LLVMValueRef row_of(Cg *c, LLVMValueRef p, int64_t P, LLVMValueRef q, int64_t Q, LLVMValueRef r, int64_t R) {
+  return affine(c, iadd(c, affine(c, iadd(c, affine(c, p, P, 0), q), Q, 0), r), R, 0);
+}
+
 /* y[n,o,i,j] = sum_{c,a,b} x[n,c,i*sh+a-ph,j*sw+b-pw] w[o,c,a,b]:
- * per output row, an axpy of an input row into it per (c, a, b). */
+ * per output row and (c, a), the KW taps of a row of x added into it. */
 static void emit_conv2d(Cg *c, const Node *node) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
@@ -177,7 +248,7 @@ static void emit_conv2d(Cg *c, const Node *node) {
   LLVMValueRef n = loop_begin(c, &ln, k.N);
   LLVMValueRef o = loop_begin(c, &lo, k.O);
   LLVMValueRef i = loop_begin(c, &li, k.OH);
-  LLVMValueRef yrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
+  LLVMValueRef yrow = row_of(c, n, k.O, o, k.OH, i, k.OW);
   LLVMValueRef j = loop_begin(c, &lj, k.OW);
   store(c, node, iadd(c, yrow, j), cf(c, 0));
   loop_end(c, &lj);
@@ -185,18 +256,8 @@ static void emit_conv2d(Cg *c, const Node *node) {
   LLVMValueRef a = loop_begin(c, &la, k.KH);
   LLVMBasicBlockRef join;
   LLVMValueRef r = conv_row(c, &k, i, a, &join);
-  LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
-  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
-  for (int64_t b = 0; b < k.KW; b++) {
-    int64_t lo_j, hi_j;
-    col_range(&k, b, &lo_j, &hi_j);
-    if (lo_j >= hi_j) continue;
-    LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
-    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
-    LLVMValueRef xv = load(c, x, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)));
-    accumulate(c, node, iadd(c, yrow, jj), ffmul(c, xv, wv));
-    loop_end(c, &lj);
-  }
+  row_taps(c, &k, false, node, yrow, x, row_of(c, n, k.C, ch, k.H, r, k.W), k.sw, 1, -k.pw, w,
+           row_of(c, o, k.C, ch, k.KH, a, k.KW));
   conv_row_end(c, join);
   loop_end(c, &la);
   loop_end(c, &lc);
@@ -205,8 +266,10 @@ static void emit_conv2d(Cg *c, const Node *node) {
   loop_end(c, &ln);
 }
 
-/* conv2d_grad_input(g, w) -> dx: the transpose of emit_conv2d's loop,
- * g's rows scattered (times w) into dx's rows. */
+/* conv2d_grad_input(g, w) -> dx, the transpose of emit_conv2d's loop:
+ * with stride_w 1 a row of dx gathers its KW taps from a row of g
+ * (dx[s] += g[s + pw - b] w[b]); with a wider stride each tap scatters
+ * a row of g into every sw-th element of a row of dx. */
 static void emit_conv2d_grad_input(Cg *c, const Node *node) {
   const Node *g = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&node->type, &w->type, &g->type, node);
@@ -215,22 +278,25 @@ static void emit_conv2d_grad_input(Cg *c, const Node *node) {
   LLVMValueRef n = loop_begin(c, &ln, k.N);
   LLVMValueRef o = loop_begin(c, &lo, k.O);
   LLVMValueRef i = loop_begin(c, &li, k.OH);
-  LLVMValueRef grow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
+  LLVMValueRef grow = row_of(c, n, k.O, o, k.OH, i, k.OW);
   LLVMValueRef ch = loop_begin(c, &lc, k.C);
   LLVMValueRef a = loop_begin(c, &la, k.KH);
   LLVMBasicBlockRef join;
   LLVMValueRef r = conv_row(c, &k, i, a, &join);
-  LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
-  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
-  for (int64_t b = 0; b < k.KW; b++) {
-    int64_t lo_j, hi_j;
-    col_range(&k, b, &lo_j, &hi_j);
-    if (lo_j >= hi_j) continue;
-    LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
-    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
-    LLVMValueRef gv = load(c, g, iadd(c, grow, jj));
-    accumulate(c, node, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)), ffmul(c, gv, wv));
-    loop_end(c, &lj);
+  LLVMValueRef xrow = row_of(c, n, k.C, ch, k.H, r, k.W), wrow = row_of(c, o, k.C, ch, k.KH, a, k.KW);
+  if (k.sw == 1) {
+    row_taps(c, &k, true, node, xrow, g, grow, 1, -1, k.pw, w, wrow);
+  } else {
+    for (int64_t b = 0; b < k.KW; b++) {
+      int64_t lo_j, hi_j;
+      col_range(&k, b, &lo_j, &hi_j);
+      if (lo_j >= hi_j) continue;
+      LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
+      LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
+      LLVMValueRef gv = load(c, g, iadd(c, grow, jj));
+      accumulate(c, node, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)), ffmul(c, gv, wv));
+      loop_end(c, &lj);
+    }
   }
   conv_row_end(c, join);
   loop_end(c, &la);
@@ -240,43 +306,58 @@ static void emit_conv2d_grad_input(Cg *c, const Node *node) {
   loop_end(c, &ln);
 }
 
-/* conv2d_grad_weight(x, g) -> dw[o,c,a,b] = sum_{n,i,j} x[..] g[n,o,i,j]:
- * one dot product of rows per (n, i), summed in a register. */
+/* conv2d_grad_weight(x, g) -> dw[o,c,a,b] = sum_{n,i,j} x[n,c,i*sh+a-ph,j*sw+b-pw] g[n,o,i,j]:
+ * per (o, c, a), KW dot products of a row of g with shifted rows of x,
+ * summed in registers; in the middle range one loop feeds all KW sums
+ * from one load of g. */
 static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
   const Node *x = node->in[0], *g = node->in[1];
   Conv k = conv_dims(&x->type, &node->type, &g->type, node);
+  int64_t mid_lo, mid_hi;
+  middle_range(&k, false, &mid_lo, &mid_hi);
+  LLVMValueRef *acc = calloc((size_t)k.KW, sizeof *acc);
+  NNCC_ASSERT(acc);
+  for (int64_t b = 0; b < k.KW; b++) acc[b] = entry_alloca(c, c->f32);
   Loop lo, lc, la, ln, li, lj;
   LLVMValueRef o = loop_begin(c, &lo, k.O);
   LLVMValueRef ch = loop_begin(c, &lc, k.C);
   LLVMValueRef a = loop_begin(c, &la, k.KH);
-  LLVMValueRef wrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, o, k.C, 0), ch), k.KH, 0), a), k.KW, 0);
+  for (int64_t b = 0; b < k.KW; b++) LLVMBuildStore(c->b, cf(c, 0), acc[b]);
+  LLVMValueRef n = loop_begin(c, &ln, k.N);
+  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  LLVMBasicBlockRef join;
+  LLVMValueRef r = conv_row(c, &k, i, a, &join);
+  LLVMValueRef xrow = row_of(c, n, k.C, ch, k.H, r, k.W), grow = row_of(c, n, k.O, o, k.OH, i, k.OW);
+  if (mid_lo < mid_hi) {
+    LLVMValueRef j = affine(c, loop_begin(c, &lj, mid_hi - mid_lo), 1, mid_lo);
+    LLVMValueRef gv = load(c, g, iadd(c, grow, j));
+    for (int64_t b = 0; b < k.KW; b++) {
+      LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), gv);
+      LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
+    }
+    loop_end(c, &lj);
+  }
   for (int64_t b = 0; b < k.KW; b++) {
     int64_t lo_j, hi_j;
     col_range(&k, b, &lo_j, &hi_j);
-    if (lo_j >= hi_j) {  /* this kernel column only ever sees padding */
-      store(c, node, affine(c, wrow, 1, b), cf(c, 0));
-      continue;
+    int64_t edge[2][2] = {{lo_j, hi_j < mid_lo ? hi_j : mid_lo}, {lo_j > mid_hi ? lo_j : mid_hi, hi_j}};
+    for (int e = 0; e < 2; e++) {
+      if (edge[e][0] >= edge[e][1]) continue;
+      LLVMValueRef j = affine(c, loop_begin(c, &lj, edge[e][1] - edge[e][0]), 1, edge[e][0]);
+      LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), load(c, g, iadd(c, grow, j)));
+      LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
+      loop_end(c, &lj);
     }
-    LLVMValueRef acc = entry_alloca(c, c->f32);
-    LLVMBuildStore(c->b, cf(c, 0), acc);
-    LLVMValueRef n = loop_begin(c, &ln, k.N);
-    LLVMValueRef i = loop_begin(c, &li, k.OH);
-    LLVMBasicBlockRef join;
-    LLVMValueRef r = conv_row(c, &k, i, a, &join);
-    LLVMValueRef xrow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.C, 0), ch), k.H, 0), r), k.W, 0);
-    LLVMValueRef grow = affine(c, iadd(c, affine(c, iadd(c, affine(c, n, k.O, 0), o), k.OH, 0), i), k.OW, 0);
-    LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
-    LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw))), load(c, g, iadd(c, grow, jj)));
-    LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), p), acc);
-    loop_end(c, &lj);
-    conv_row_end(c, join);
-    loop_end(c, &li);
-    loop_end(c, &ln);
-    store(c, node, affine(c, wrow, 1, b), LLVMBuildLoad2(c->b, c->f32, acc, ""));
   }
+  conv_row_end(c, join);
+  loop_end(c, &li);
+  loop_end(c, &ln);
+  LLVMValueRef wrow = row_of(c, o, k.C, ch, k.KH, a, k.KW);
+  for (int64_t b = 0; b < k.KW; b++) store(c, node, affine(c, wrow, 1, b), LLVMBuildLoad2(c->b, c->f32, acc[b], ""));
   loop_end(c, &la);
   loop_end(c, &lc);
   loop_end(c, &lo);
+  free(acc);
 }
 
 /* -------------------------------------------------------------- pooling */
