@@ -515,9 +515,11 @@ static Value elab_index(Elab *E, const Ast *e) {
       ok = false;
       continue;
     }
+    int64_t len = (hi - lo - 1) / st + 1;  /* ceil without overflow (st up to 2^63) */
+    if (len == 1) st = 1, hi = lo + 1;     /* one element: any step is the same slice */
     begin[k] = lo, end[k] = hi, step[k] = st;
     if (lo != 0 || hi != dim || st != 1) sliced = true;
-    keep[n_keep++] = (hi - lo + st - 1) / st;
+    keep[n_keep++] = len;
   }
   if (!ok) return err_value(e->loc);
   Node *n = base.node;
@@ -1213,6 +1215,14 @@ static void elab_stmt(Elab *E, const Stmt *s, Value *ret) {
 
 static void elab_body(Elab *E, Stmt **body, int n, Value *ret) {
   for (int i = 0; i < n && !E->abort; i++) {
+    /* statements executed, unrolled and inlined ones included: a loop of
+     * constant work or of poisoned values makes no nodes but must end */
+    if (++E->statements > 2 * (int64_t)E->opt->max_nodes && E->opt->max_nodes > 0) {
+      elab_error(E, body[i]->loc, "the program expands to more than %d statements (inlining and unrolling)",
+                 2 * E->opt->max_nodes);
+      E->abort = true;
+      return;
+    }
     if (ret->kind != V_NONE) {
       elab_error(E, body[i]->loc, "statement after 'return' is never run");
       return;
@@ -1239,6 +1249,10 @@ static void elab_consts(Elab *E) {
   map_put(E->consts, "pi", &pi_value);
   Frame top = {0};
   E->frame = &top;
+  /* a constant that computes a tensor builds nodes: give them a scratch
+   * graph, then reject the result */
+  E->g = ir_graph_new(E->a, "<constants>");
+  E->g->max_nodes = E->opt->max_nodes;
   for (int i = 0; i < E->prog->n_items; i++) {
     const Item *it = E->prog->items[i];
     if (it->kind != ITEM_CONST) continue;
@@ -1263,6 +1277,7 @@ static void elab_consts(Elab *E) {
     map_put(E->consts, it->name, v);  /* a poisoned constant keeps later uses quiet */
   }
   E->frame = NULL;
+  E->g = NULL;
 }
 
 static void collect_defs(Elab *E, const Program *p, Map *into, bool user) {

@@ -89,6 +89,7 @@ typedef struct Elab {
   bool in_prelude;
   bool abort;             /* a limit was hit: unwind without more errors */
   int64_t iterations;     /* for-loop iterations unrolled so far */
+  int64_t statements;     /* statements executed so far */
   const Item **def_stack; /* for recursion errors */
   int n_def_stack, cap_def_stack;
 } Elab;

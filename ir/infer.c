@@ -411,6 +411,7 @@ static bool infer_slice(Node *n, Diag *d) {
       return fail(n, d, "slice step %lld must be at least 1 for dimension %d of %s",
                   (long long)step, i, tstr(x).s);
     t.dim[i] = (hi - lo - 1) / step + 1;  /* ceil, without overflow */
+    if (t.dim[i] == 1) s->list[i] = 1, e->list[i] = lo + 1;  /* normal form: any step picks one */
   }
   return finish(n, d, &t);
 }
