@@ -40,6 +40,9 @@ typedef struct CgModel {
   int64_t *home_eval;    /* byte offset of each eval node's value; -1 = constant */
   int64_t *home_train;
   int64_t slab_bytes;
+  int64_t table_bytes;             /* the ABI tensors and gradients */
+  int64_t scratch_eval, scratch_train;  /* planned intermediates */
+  int64_t naive_eval, naive_train;      /* one block per value, for comparison */
   int loss_index, lr_index, step_index, total_steps_index;
 } CgModel;
 

@@ -52,6 +52,10 @@ typedef struct CgLibrary {
 } CgLibrary;
 int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *err, size_t err_size);
 
+/* --emit=memory: the slab layout and the lifetime-based scratch plan of
+ * every model (layout.c). */
+bool cg_print_memory(FILE *out, Module *m);
+
 /* --emit=llvm and --emit=asm: the module of every model as text
  * (malloc'ed), or NULL with a message in err. */
 typedef enum CgText { CG_TEXT_LLVM_RAW, CG_TEXT_LLVM, CG_TEXT_ASM } CgText;

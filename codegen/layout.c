@@ -7,10 +7,11 @@
  * of the evaluation and the training graph (the two never run at once,
  * so their scratch overlaps). Every block is 64-byte aligned.
  *
- * The plan is simple for now: each intermediate gets its own block. */
+ * Intermediates share scratch by lifetime (plan_graph). */
 #include "codegen/cg.h"
 #include "passes/passes.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ALIGN 64
@@ -64,12 +65,44 @@ static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
   }
 }
 
+/* A block of scratch that is free again, for reuse. */
+typedef struct FreeBlock {
+  int64_t offset, size;
+} FreeBlock;
+
 /* Homes of one graph's nodes: table slots for vars, outputs, the loss
- * and gradients; scratch for the rest; -1 for constants without a role
- * (they are immediates). Returns the scratch bytes used. */
-static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t scratch_base) {
-  int64_t next = scratch_base;
-  for (int i = 0; i < g->n_nodes; i++) {
+ * and gradients; -1 for constants without a role (they are immediates);
+ * scratch for the rest, planned from lifetimes: a value lives from its
+ * node to its last user (to the end of the kernel when a state write
+ * reads it, since writes happen last), and a block whose value is dead is
+ * reused, best fit, by a later value. Kernels run subsets of the nodes in
+ * the same order, so one plan serves all of a graph's kernels. Returns
+ * the scratch bytes used; *naive gets what one block per value would. */
+static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t scratch_base, int64_t *naive) {
+  int count = g->n_nodes;
+  int *last = malloc(sizeof(int) * (size_t)(count + 1));
+  for (int i = 0; i < count; i++) last[i] = i;
+  for (int i = 0; i < count; i++) {
+    const Node *x = g->nodes[i];
+    bool write = x->op == OP_ASSIGN || x->op == OP_UPDATE;
+    for (int k = 0; k < x->n_in; k++) {
+      int until = write ? count : i, *l = &last[x->in[k]->id];
+      if (until > *l) *l = until;  /* a later reader must not shorten a write's hold */
+    }
+  }
+  /* values that die at node i, freed before i allocates its own */
+  int *dies_head = malloc(sizeof(int) * (size_t)(count + 2)), *dies_next = malloc(sizeof(int) * (size_t)(count + 1));
+  for (int i = 0; i <= count; i++) dies_head[i] = -1;
+  FreeBlock *free_list = malloc(sizeof(FreeBlock) * (size_t)(count + 1));
+  int n_free = 0;
+  int64_t top = scratch_base, total_naive = 0;
+  bool *scratch = calloc((size_t)count + 1, 1);
+  for (int i = 0; i < count; i++) {
+    /* release what died before this node (its last user was earlier) */
+    for (int v = dies_head[i]; v >= 0; v = dies_next[v]) {
+      int64_t size = align_up(byte_size(&g->nodes[v]->type));
+      free_list[n_free++] = (FreeBlock){home[v], size};
+    }
     const Node *n = g->nodes[i];
     int slot = -1;
     if (n->op == OP_VAR) slot = find_var_tensor(cm, n->name);
@@ -93,10 +126,36 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
       home[i] = -1;
       continue;
     }
-    home[i] = next;
-    next = align_up(next + byte_size(&n->type));
+    int64_t size = align_up(byte_size(&n->type)), best = -1;
+    total_naive += size;
+    for (int f = 0; f < n_free; f++)
+      if (free_list[f].size >= size && (best < 0 || free_list[f].size < free_list[best].size)) best = f;
+    if (best >= 0) {
+      home[i] = free_list[best].offset;
+      if (free_list[best].size > size) {  /* keep the rest */
+        free_list[best].offset += size;
+        free_list[best].size -= size;
+      } else {
+        free_list[best] = free_list[--n_free];
+      }
+    } else {
+      home[i] = top;
+      top += size;
+    }
+    scratch[i] = true;
+    int dies = last[i] + 1;  /* free once every user has run */
+    if (dies <= count) {
+      dies_next[i] = dies_head[dies];
+      dies_head[dies] = i;
+    }
   }
-  return next - scratch_base;
+  free(last);
+  free(dies_head);
+  free(dies_next);
+  free(free_list);
+  free(scratch);
+  if (naive) *naive = total_naive;
+  return top - scratch_base;
 }
 
 CgModel *cg_layout(Module *m, const char *name, Arena *a) {
@@ -151,13 +210,57 @@ CgModel *cg_layout(Module *m, const char *name, Arena *a) {
       cm->tensors[v].grad_offset = off;
       off = align_up(off + byte_size(&n->type));
     }
+  cm->table_bytes = off;
   cm->home_eval = ARENA_ARRAY(a, int64_t, cm->eval->n_nodes + 1);
-  int64_t scratch = plan_graph(cm, cm->eval, cm->home_eval, off);
+  cm->scratch_eval = plan_graph(cm, cm->eval, cm->home_eval, off, &cm->naive_eval);
+  int64_t scratch = cm->scratch_eval;
   if (cm->train) {
     cm->home_train = ARENA_ARRAY(a, int64_t, cm->train->n_nodes + 1);
-    int64_t s2 = plan_graph(cm, cm->train, cm->home_train, off);
-    if (s2 > scratch) scratch = s2;
+    cm->scratch_train = plan_graph(cm, cm->train, cm->home_train, off, &cm->naive_train);
+    if (cm->scratch_train > scratch) scratch = cm->scratch_train;
   }
   cm->slab_bytes = align_up(off + scratch);
   return cm;
+}
+
+/* --emit=memory: the slab of every model, table first, then the planned
+ * scratch of each graph with every intermediate's block. */
+static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int64_t planned, int64_t naive) {
+  fprintf(out, "\n%s graph %s: scratch %lld bytes (one block per value would take %lld)\n",
+          g->training ? "training" : "evaluation", g->name, (long long)planned, (long long)naive);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (home[i] < 0 || n->op == OP_VAR) continue;
+    char ts[TYPE_STR_MAX];
+    fprintf(out, "  %10lld  %10lld  %%%d %s %s%s%s\n", (long long)home[i], (long long)byte_size(&n->type), i,
+            op_info(n->op)->name, type_str(&n->type, ts, sizeof ts), n->name ? "  " : "", n->name ? n->name : "");
+  }
+}
+
+bool cg_print_memory(FILE *out, Module *m) {
+  Arena a = {0};
+  for (int i = 0; i < m->n_graphs; i++) {
+    if (m->graphs[i]->training) continue;
+    CgModel *cm = cg_layout(m, m->graphs[i]->model, &a);
+    if (!cm) continue;
+    fprintf(out, "# memory plan of model %s: one slab of %lld bytes, blocks aligned to %d\n", cm->name,
+            (long long)cm->slab_bytes, ALIGN);
+    fprintf(out, "\ntensors and gradients: %lld bytes\n  %10s  %10s  tensor\n", (long long)cm->table_bytes,
+            "offset", "bytes");
+    static const char *const roles[] = {"?", "input", "param", "state", "output", "loss"};
+    for (int t = 0; t < cm->n_tensors; t++) {
+      const CgTensor *ct = &cm->tensors[t];
+      char ts[TYPE_STR_MAX];
+      fprintf(out, "  %10lld  %10lld  %s (%s %s)\n", (long long)ct->offset, (long long)byte_size(&ct->type), ct->name,
+              roles[ct->role], type_str(&ct->type, ts, sizeof ts));
+      if (ct->grad_offset >= 0)
+        fprintf(out, "  %10lld  %10lld  d loss / d %s\n", (long long)ct->grad_offset, (long long)byte_size(&ct->type),
+                ct->name);
+    }
+    print_graph_plan(out, cm->eval, cm->home_eval, cm->scratch_eval, cm->naive_eval);
+    if (cm->train) print_graph_plan(out, cm->train, cm->home_train, cm->scratch_train, cm->naive_train);
+    fputc('\n', out);
+  }
+  arena_free(&a);
+  return true;
 }

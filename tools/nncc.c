@@ -448,7 +448,8 @@ int main(int argc, char **argv) {
 #endif
   /* --emit=ir and params show the model as written; grad stops after
    * autodiff; everything else runs the whole pipeline */
-  bool as_written = o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "params"));
+  /* check is the front end's verdict: parse, types, verify (SPEC §3) */
+  bool as_written = is_check || (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "params")));
   if (as_written && !o.print_after && !o.print_after_all) po.stop_after = "reach";
   if (o.emit && !strcmp(o.emit, "grad") && !o.print_after && !o.print_after_all) po.stop_after = "autodiff";
   bool is_gradcheck = !strcmp(o.command, "gradcheck");
@@ -497,6 +498,17 @@ int main(int argc, char **argv) {
     } else {
       ir_print_module(out, m);
     }
+    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    goto done;
+  }
+  if (o.emit && !strcmp(o.emit, "memory")) {
+    char *tmp;
+    FILE *out = open_output(o.out, &tmp);
+    if (!out) {
+      exit_code = EXIT_COMPILE;
+      goto done;
+    }
+    cg_print_memory(out, m);
     if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
     goto done;
   }

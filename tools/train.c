@@ -409,8 +409,115 @@ out:
   return rc;
 }
 
-/* Forward and train-step times with their FLOP counts (matmul and conv
- * multiply-adds x2, as the peers count them). */
+/* ---------------------------------------------------------------- bench */
+
+/* FLOPs of one node as the peers count them (shared/peers/models.py):
+ * multiply-adds x2 of matmul and conv2d and of conv2d's two gradients;
+ * nothing else (bias, activations, loss, optimizer are not counted). */
+static double node_flops(const Node *n) {
+  switch (n->op) {
+  case OP_MATMUL: {  /* every output element is a K-long dot product */
+    const Type *a = &n->in[0]->type;
+    return 2.0 * (double)type_numel(&n->type) * (double)a->dim[a->rank - 1];
+  }
+  case OP_CONV2D:             /* (x, w[Cout,Cin,kh,kw]) -> [N,Cout,OH,OW] */
+  case OP_CONV2D_GRAD_INPUT:  /* (g[N,Cout,OH,OW], w) -> d/dx */
+  {
+    const Type *w = &n->in[1]->type, *y = n->op == OP_CONV2D ? &n->type : &n->in[0]->type;
+    return 2.0 * (double)type_numel(y) * (double)(w->dim[1] * w->dim[2] * w->dim[3]);
+  }
+  case OP_CONV2D_GRAD_WEIGHT: /* (x, g[N,Cout,OH,OW]) -> [Cout,Cin,kh,kw] */
+    return 2.0 * (double)type_numel(&n->in[1]->type) * (double)(type_numel(&n->type) / n->type.dim[0]);
+  default:
+    return 0;
+  }
+}
+
+/* FLOPs of graph g: `all` counts every node; otherwise only the nodes
+ * that outputs, the loss, updates and the gradients of params and states
+ * need, i.e. not what only d loss / d input needs (the peers' count gives
+ * the first layer no input gradient; nncc's train_step computes it for
+ * the ABI's grad()). */
+static double graph_flops(const Graph *g, bool all) {
+  if (!g) return 0;
+  bool *need = calloc((size_t)g->n_nodes + 1, sizeof *need);
+  double f = 0;
+  if (!need) return 0;
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    const Node *n = g->nodes[i];
+    bool input_grad = (n->roles & ROLE_GRAD) && n->grad_of && (n->grad_of->roles & ROLE_INPUT);
+    if (all || (n->roles & (ROLE_OUTPUT | ROLE_LOSS)) || (op_info(n->op)->flags & OPF_EFFECT) ||
+        ((n->roles & ROLE_GRAD) && !input_grad))
+      need[i] = true;
+    if (!need[i]) continue;
+    f += node_flops(n);
+    for (int k = 0; k < n->n_in; k++) need[n->in[k]->id] = true;
+  }
+  free(need);
+  return f;
+}
+
+static const Graph *graph_of(const Module *m, const char *model, bool training) {
+  for (int i = 0; i < m->n_graphs; i++)
+    if (m->graphs[i]->model && !strcmp(m->graphs[i]->model, model) && m->graphs[i]->training == training)
+      return m->graphs[i];
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+#define BENCH_WARMUP_CALLS 50     /* as the peers: 50 warm-up steps */
+#define BENCH_MIN_CALLS 300       /* then at least 300 timed calls ... */
+#define BENCH_MIN_SECONDS 1.0     /* ... and at least this long */
+#define BENCH_MAX_CALLS 1000000
+
+/* Times fn: warm-up, then every call timed on its own. Fills best and
+ * median (seconds) and the number of timed calls; returns fn's first
+ * error code, 0 when every call succeeded. */
+static int time_kernel(Session *s, int (*fn)(nncc_model *), double *best, double *median, int *calls) {
+  for (int i = 0; i < BENCH_WARMUP_CALLS; i++) {
+    int rc = fn(s->model);
+    if (rc) return rc;
+  }
+  int cap = 4096, n = 0;
+  double *t = malloc(sizeof *t * (size_t)cap);
+  if (!t) return -1;
+  double t_end = now_s() + BENCH_MIN_SECONDS;
+  while ((n < BENCH_MIN_CALLS || now_s() < t_end) && n < BENCH_MAX_CALLS) {
+    double t0 = now_s();
+    int rc = fn(s->model);
+    double dt = now_s() - t0;
+    if (rc) {
+      free(t);
+      return rc;
+    }
+    if (n == cap) {
+      double *more = realloc(t, sizeof *t * (size_t)cap * 2);
+      if (!more) break;  /* enough samples anyway */
+      t = more;
+      cap *= 2;
+    }
+    t[n++] = dt;
+  }
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  *best = t[0];
+  *median = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+  *calls = n;
+  free(t);
+  return 0;
+}
+
+/* `nncc bench FILE.nn`: forward (evaluation mode, inputs -> outputs) and
+ * train_step (forward in training mode, backward, optimizer update) of
+ * the JIT-compiled model on one fixed synthetic batch, through the ABI
+ * an application uses. Each kernel: 50 warm-up calls, then at least 300
+ * calls and 1 s (10^6 calls at most), each timed alone; best, median,
+ * samples/s and GFLOPS (FLOPs as the peers count them / time). One
+ * process, wall clock: on a shared machine expect 10-60 % noise; compare
+ * with peers measured in the same session (bench/run.sh). */
 int run_bench(const RunOptions *o, Module *m) {
   const char *model = pick_model(o, m);
   Session s;
@@ -420,6 +527,12 @@ int run_bench(const RunOptions *o, Module *m) {
     return rc;
   }
   s.model = s.api->create(1);
+  if (!s.model) {
+    fprintf(stderr, "nncc: error: out of memory creating model '%s'\n", model);
+    close_session(&s);
+    return EXIT_RUNTIME;
+  }
+  /* the batch: f32 inputs N(0,1), i32 inputs (labels, indices) 0 */
   for (int k = 0; k < s.n_inputs; k++) {
     const nncc_tensor_info *t = &s.api->tensors[s.inputs[k]];
     int64_t n = per_sample(t) * (t->rank ? t->shape[0] : 1);
@@ -429,23 +542,43 @@ int run_bench(const RunOptions *o, Module *m) {
       for (int64_t i = 0; i < n; i++) x[i] = (float)rt_rand_normal(7, (uint64_t)k, (uint64_t)i);
     }
   }
-  int (*fns[2])(nncc_model *) = {s.api->forward, s.api->train_step};
-  const char *names[2] = {"forward", "train_step"};
-  for (int f = 0; f < 2; f++) {
-    if (f == 1 && s.loss < 0) break;
-    for (int i = 0; i < 20; i++) fns[f](s.model);  /* warm up */
-    int reps = 0;
-    double best = INFINITY, t_end = now_s() + 1.0;
-    while (now_s() < t_end || reps < 10) {
-      double t0 = now_s();
-      fns[f](s.model);
-      double dt = now_s() - t0;
-      if (dt < best) best = dt;
-      reps++;
+  const Graph *eval_g = graph_of(m, model, false), *train_g = graph_of(m, model, true);
+  struct {
+    const char *name;
+    int (*fn)(nncc_model *);
+    double flops, executed;  /* the peers' count; every matmul/conv of the graph */
+    double median;
+  } k[2] = {{"forward", s.api->forward, graph_flops(eval_g, false), graph_flops(eval_g, false), 0},
+            {"train_step", s.api->train_step, graph_flops(train_g, false), graph_flops(train_g, true), 0}};
+  int n_k = s.loss >= 0 && train_g ? 2 : 1;
+
+  printf("nncc bench %s: model '%s', batch %lld; one process, wall clock "
+         "(a shared machine: expect 10-60%% noise between runs)\n",
+         o->file, model, (long long)s.batch);
+  printf("each kernel: %d warm-up calls, then >= %d calls and >= %.0f s (at most %d calls), each timed alone; "
+         "GFLOPS = matmul/conv FLOPs (x2 multiply-adds, as the peers count) / time\n",
+         BENCH_WARMUP_CALLS, BENCH_MIN_CALLS, BENCH_MIN_SECONDS, BENCH_MAX_CALLS);
+  printf("%-10s  %8s  %10s  %10s  %12s  %12s  %11s  %12s\n", "kernel", "calls", "best_us", "median_us",
+         "samples/s", "MFLOP", "GFLOPS_med", "GFLOPS_best");
+  for (int f = 0; f < n_k; f++) {
+    double best = 0, med = 0;
+    int calls = 0;
+    rc = time_kernel(&s, k[f].fn, &best, &med, &calls);
+    if (rc) {
+      fprintf(stderr, "nncc: error: %s: %s\n", k[f].name, rc < 0 ? "out of memory" : s.api->last_error(s.model));
+      close_session(&s);
+      return EXIT_RUNTIME;
     }
-    printf("%-10s  %10.1f us (best of %d)  %8.0f samples/s\n", names[f], best * 1e6, reps,
-           (double)s.batch / best);
+    k[f].median = med;
+    printf("%-10s  %8d  %10.2f  %10.2f  %12.0f  %12.6f  %11.2f  %12.2f\n", k[f].name, calls, best * 1e6,
+           med * 1e6, (double)s.batch / med, k[f].flops * 1e-6, k[f].flops / med * 1e-9,
+           k[f].flops / best * 1e-9);
   }
+  for (int f = 0; f < n_k; f++)
+    if (k[f].executed > k[f].flops)
+      printf("note: %s also computes d loss / d input (for grad()): %.6f MFLOP more matmul/conv work, "
+             "not counted above (%.2f GFLOPS at the median counting it)\n",
+             k[f].name, (k[f].executed - k[f].flops) * 1e-6, k[f].executed / k[f].median * 1e-9);
   close_session(&s);
   return EXIT_OK;
 }
