@@ -373,7 +373,10 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
                    (long long)shape[i]);
         return err_value(loc);
       }
-      if (known > IR_MAX_ELEMS) break;
+      if (known > IR_MAX_ELEMS || shape[i] > IR_MAX_ELEMS) {  /* too big: infer says so */
+        known = IR_MAX_ELEMS + 1;
+        break;
+      }
       known *= shape[i];
     }
     if (infer_at >= 0) {

@@ -226,7 +226,10 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
       const Value *v = &c.val[i];
       if (!strcmp(c.fn, "csv")) {
         int64_t lo, hi;
-        if (v->kind == V_NUM && v->is_int) {
+        if (v->kind == V_NUM && v->is_int && (v->i < 0 || v->i > 1000000)) {
+          elab_error(E, c.ast[i]->loc, "csv column %lld is out of range (0..1000000)", (long long)v->i);
+          return NULL;
+        } else if (v->kind == V_NUM && v->is_int) {
           lo = v->i, hi = v->i + 1;
         } else if (v->kind == V_LIST && v->n == 1 && v->items[0].kind == V_SLICE && v->items[0].n >= 0) {
           lo = v->items[0].i, hi = v->items[0].n;
@@ -234,7 +237,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
           elab_error(E, c.ast[i]->loc, "a csv column must be an index or a range like [0:4]");
           return NULL;
         }
-        if (lo < 0 || hi <= lo) {
+        if (lo < 0 || hi <= lo || hi > 1000001) {
           elab_error(E, c.ast[i]->loc, "bad csv column range %lld:%lld", (long long)lo, (long long)hi);
           return NULL;
         }
