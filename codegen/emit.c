@@ -313,9 +313,95 @@ static void emit_elementwise(Cg *c, const Node *n) {
 
 /* ------------------------------------------------------------- matmul */
 
+/* C[rows, cols] = A B over a region of one matrix product, i-k-j: the
+ * inner loop runs along a row of B and of C, contiguous, so it
+ * vectorizes. The edges of the blocked kernel, and small products. */
+static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
+                          int64_t r1, int64_t j0, int64_t j1, int64_t K, int64_t N) {
+  if (r0 >= r1 || j0 >= j1) return;
+  Loop lm, lk, ln;
+  LLVMValueRef m = iadd(c, loop_begin(c, &lm, r1 - r0), ci64(c, r0));
+  LLVMValueRef crow = iadd(c, c0, imul(c, m, ci64(c, N)));
+  LLVMValueRef jz = iadd(c, loop_begin(c, &ln, j1 - j0), ci64(c, j0));
+  store(c, n, iadd(c, crow, jz), cf(c, 0));
+  loop_end(c, &ln);
+  LLVMValueRef k = loop_begin(c, &lk, K);
+  LLVMValueRef av = load(c, n->in[0], iadd(c, a0, iadd(c, imul(c, m, ci64(c, K)), k)));
+  LLVMValueRef brow = iadd(c, b0, imul(c, k, ci64(c, N)));
+  LLVMValueRef j = iadd(c, loop_begin(c, &ln, j1 - j0), ci64(c, j0));
+  LLVMValueRef ci = iadd(c, crow, j);
+  store(c, n, ci, ffadd(c, load(c, n, ci), ffmul(c, av, load(c, n->in[1], iadd(c, brow, j)))));
+  loop_end(c, &ln);
+  loop_end(c, &lk);
+  loop_end(c, &lm);
+}
+
+#define MM_VW 8                 /* floats per vector */
+#define MM_MR 4                 /* rows of the register block */
+#define MM_NR (2 * MM_VW)       /* columns of the register block */
+
+static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
+  return ptr_at(c, c->home[n->id], DT_F32, idx);
+}
+
+/* The register-blocked kernel over rows [0, Mb) and columns [0, Nb):
+ * each MM_MR x MM_NR block of C is MM_MR * 2 vector accumulators that
+ * stay in registers for the whole k loop; per k one row of B (two
+ * vectors) and MM_MR broadcast elements of A, MM_MR * 2 FMAs. */
+static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t Mb,
+                           int64_t Nb, int64_t K, int64_t N) {
+  LLVMTypeRef vt = LLVMVectorType(c->f32, MM_VW);
+  LLVMValueRef acc[MM_MR][2];
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(c->b, first);
+  else LLVMPositionBuilderAtEnd(c->b, entry);
+  for (int r = 0; r < MM_MR; r++)
+    for (int q = 0; q < 2; q++) acc[r][q] = LLVMBuildAlloca(c->b, vt, "acc");
+  LLVMPositionBuilderAtEnd(c->b, cur);
+  LLVMValueRef zero = LLVMConstNull(vt);
+  unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
+  LLVMValueRef fma = LLVMGetIntrinsicDeclaration(c->mod, fma_id, &vt, 1);
+  LLVMTypeRef fma_t = LLVMIntrinsicGetType(c->ctx, fma_id, &vt, 1);
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, MM_VW));
+  Loop li, lj, lk;
+  LLVMValueRef ib = loop_begin(c, &li, Mb / MM_MR);
+  LLVMValueRef jb = loop_begin(c, &lj, Nb / MM_NR);
+  for (int r = 0; r < MM_MR; r++)
+    for (int q = 0; q < 2; q++) LLVMBuildStore(c->b, zero, acc[r][q]);
+  LLVMValueRef col = imul(c, jb, ci64(c, MM_NR)), row = imul(c, ib, ci64(c, MM_MR));
+  LLVMValueRef k = loop_begin(c, &lk, K);
+  LLVMValueRef bidx = iadd(c, b0, iadd(c, imul(c, k, ci64(c, N)), col));
+  LLVMValueRef bv[2];
+  for (int q = 0; q < 2; q++) {
+    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], iadd(c, bidx, ci64(c, q * MM_VW))), "");
+    LLVMSetAlignment(bv[q], 4);
+  }
+  for (int r = 0; r < MM_MR; r++) {
+    LLVMValueRef aidx = iadd(c, a0, iadd(c, imul(c, iadd(c, row, ci64(c, r)), ci64(c, K)), k));
+    LLVMValueRef a = load(c, n->in[0], aidx);
+    LLVMValueRef splat = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), a, ci32(c, 0), "");
+    splat = LLVMBuildShuffleVector(c->b, splat, LLVMGetUndef(vt), mask, "");
+    for (int q = 0; q < 2; q++) {
+      LLVMValueRef args[3] = {splat, bv[q], LLVMBuildLoad2(c->b, vt, acc[r][q], "")};
+      LLVMBuildStore(c->b, LLVMBuildCall2(c->b, fma_t, fma, args, 3, ""), acc[r][q]);
+    }
+  }
+  loop_end(c, &lk);
+  for (int r = 0; r < MM_MR; r++)
+    for (int q = 0; q < 2; q++) {
+      LLVMValueRef cidx = iadd(c, c0, iadd(c, imul(c, iadd(c, row, ci64(c, r)), ci64(c, N)), iadd(c, col, ci64(c, q * MM_VW))));
+      LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, vt, acc[r][q], ""), vec_ptr(c, n, cidx));
+      LLVMSetAlignment(st, 4);
+    }
+  loop_end(c, &lj);
+  loop_end(c, &li);
+}
+
 /* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1
- * operands promoted, batch dims broadcast. i-k-j order: the inner loop
- * runs along a row of B and of C, contiguous, so it vectorizes. */
+ * operands promoted, batch dims broadcast. Per matrix: the register-
+ * blocked kernel where whole blocks fit, i-k-j on the edges. */
 static void emit_matmul(Cg *c, const Node *n) {
   Type A = n->in[0]->type, B = n->in[1]->type;
   if (A.rank == 1) A = type_make(A.dtype, 2, (int64_t[]){1, A.dim[0]});
@@ -335,22 +421,15 @@ static void emit_matmul(Cg *c, const Node *n) {
   LLVMValueRef a0 = imul(c, linear(c, ns.idx, sa, br, 0), ci64(c, M * K));
   LLVMValueRef b0 = imul(c, linear(c, ns.idx, sb, br, 0), ci64(c, K * N));
   LLVMValueRef c0 = imul(c, linear(c, ns.idx, sc, br, 0), ci64(c, M * N));
-  Loop lm, lk, ln;
-  LLVMValueRef m = loop_begin(c, &lm, M);
-  LLVMValueRef crow = iadd(c, c0, imul(c, m, ci64(c, N)));
-  LLVMValueRef j0 = loop_begin(c, &ln, N);
-  store(c, n, iadd(c, crow, j0), cf(c, 0));
-  loop_end(c, &ln);
-  LLVMValueRef k = loop_begin(c, &lk, K);
-  LLVMValueRef av = load(c, n->in[0], iadd(c, a0, iadd(c, imul(c, m, ci64(c, K)), k)));
-  LLVMValueRef brow = iadd(c, b0, imul(c, k, ci64(c, N)));
-  LLVMValueRef j = loop_begin(c, &ln, N);
-  LLVMValueRef ci = iadd(c, crow, j);
-  LLVMValueRef acc = load(c, n, ci);
-  store(c, n, ci, ffadd(c, acc, ffmul(c, av, load(c, n->in[1], iadd(c, brow, j)))));
-  loop_end(c, &ln);
-  loop_end(c, &lk);
-  loop_end(c, &lm);
+  bool in_memory = c->home[n->in[0]->id] >= 0 && c->home[n->in[1]->id] >= 0;
+  int64_t Mb = in_memory ? M / MM_MR * MM_MR : 0, Nb = in_memory ? N / MM_NR * MM_NR : 0;
+  if (Mb > 0 && Nb > 0) {
+    matmul_blocked(c, n, a0, b0, c0, Mb, Nb, K, N);
+    matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, K, N);  /* right edge */
+    matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, K, N);   /* bottom edge */
+  } else {
+    matmul_region(c, n, a0, b0, c0, 0, M, 0, N, K, N);
+  }
   nest_end(c, &ns);
 }
 

@@ -341,6 +341,8 @@ static const OpCase op_cases[] = {
     {"matmul_batched", "param a: f32[2, 1, 3, 5] = normal(0, 1)\n param b: f32[4, 5, 2] = normal(0, 1)", "a @ b", "2, 4, 3, 2", 0},
     {"matmul_vector", "param a: f32[5] = normal(0, 1)\n param b: f32[2, 5, 3] = normal(0, 1)\n param c: f32[3] = normal(0, 1)", "(a @ b) @ c", "2", 0},
     {"matmul_wide", "param a: f32[3, 20] = normal(0, 1)\n param b: f32[20, 37] = normal(0, 1)", "a @ b", "3, 37", 0},
+    /* register blocks of 4 x 16 with a row and a column edge, batched */
+    {"matmul_blocked", "param a: f32[2, 9, 7] = normal(0, 1)\n param b: f32[7, 35] = normal(0, 1)", "a @ b", "2, 9, 35", 0},
     {"sum", "param a: f32[2, 3, 4] = normal(0, 1)", "sum(a, axis = [0, 2])", "3", 0},
     {"mean", "param a: f32[2, 3, 4] = normal(0, 1)", "mean(a, axis = -1, keepdims = true)", "2, 3, 1", 0},
     {"max", "param a: f32[2, 3, 4] = normal(0, 1)", "max(a, axis = 1)", "2, 4", 0},
