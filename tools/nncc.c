@@ -343,6 +343,24 @@ static int not_yet(const char *what) {
   return EXIT_USAGE;
 }
 
+/* What must hold of the command line before any file is read. */
+static int check_options(const Options *o) {
+  if (!o->file) return usage_error("no input file%s", "");
+  if (!strcmp(o->command, "compile") && !o->emit && !o->print_after && !o->print_after_all &&
+      !o->time_passes && !o->out)
+    return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
+  if (o->print_after && !pass_by_name(o->print_after))
+    return usage_error("--print-after: unknown pass '%s' (see nncc --help)", o->print_after);
+  static const char *const stages[] = {"ast", "ir", "grad", "opt", "fused", "memory",
+                                       "llvm", "asm", "dot", "params"};
+  if (o->emit) {
+    bool known = false;
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) known |= !strcmp(o->emit, stages[i]);
+    if (!known) return usage_error("unknown --emit stage '%s'", o->emit);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     fputs(usage_text, stdout);
@@ -363,23 +381,12 @@ int main(int argc, char **argv) {
   }
   Options o = {0};
   int rc = parse_args(argc, argv, &o);
-  if (rc) return rc;
-  if (!o.file) return usage_error("no input file%s", "");
-
-  bool is_check = !strcmp(o.command, "check");
-  if (!strcmp(o.command, "compile") && !o.emit && !o.print_after && !o.print_after_all &&
-      !o.time_passes && !o.out)
-    return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
-  if (o.print_after && !pass_by_name(o.print_after))
-    return usage_error("--print-after: unknown pass '%s' (see nncc --help)", o.print_after);
-  static const char *const stages[] = {"ast", "ir", "grad", "opt", "fused", "memory",
-                                       "llvm", "asm", "dot", "params"};
-  if (o.emit) {
-    bool known = false;
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) known |= !strcmp(o.emit, stages[i]);
-    if (!known) return usage_error("unknown --emit stage '%s'", o.emit);
+  if (!rc) rc = check_options(&o);
+  if (rc) {  /* the names of the -D options parsed so far (LeakSanitizer) */
+    for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+    return rc;
   }
-
+  bool is_check = !strcmp(o.command, "check");
   size_t len = 0;
   char *src = read_source(o.file, &len);
   if (!src) return EXIT_COMPILE;
