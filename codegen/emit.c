@@ -865,7 +865,8 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int graph_index) {
   c->fn = new_function(c, name, true);
   c->slab = LLVMGetParam(c->fn, 0);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
-  if (!emit_node(c, n)) nncc_fatal("code generation for '%s' is not implemented yet", op_info(n->op)->name);
+  if (!emit_node(c, n))  /* batch_norm, layer_norm, dropout: lowered before codegen */
+    nncc_fatal("internal error: no code generation for '%s' (an op the lower pass removes)", op_info(n->op)->name);
   LLVMBuildRetVoid(c->b);
   c->node_fns[n->id] = c->fn;
   c->fn = kernel;
