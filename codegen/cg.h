@@ -73,6 +73,30 @@ typedef struct Cg {
  * PIC and the small code model (JITLink and .so alike). */
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char *err, size_t err_size);
 
+/* emit.c's helpers, shared with emit_conv.c: constants, float ops with
+ * nncc's fast-math flags, node elements (f32 float, i32 i32, bool i1; a
+ * constant without storage is an immediate), and rotated loops. */
+LLVMValueRef cg_i64(Cg *c, int64_t v);
+LLVMValueRef cg_f32(Cg *c, double v);
+LLVMValueRef cg_fmf(LLVMValueRef v);
+LLVMValueRef cg_fadd(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_iadd(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_imul(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_load(Cg *c, const Node *n, LLVMValueRef idx);
+void cg_store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v);
+
+typedef struct CgLoop {
+  LLVMBasicBlockRef body;
+  LLVMValueRef iv;
+  int64_t n;
+} CgLoop;
+/* for (iv = 0; iv < n; iv++) with n >= 1, rotated (the body runs first) */
+LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n);
+void cg_loop_end(Cg *c, CgLoop *l);
+
 /* Emits kernel k of model cm as a function named `fn_name`; returns false
  * when the model has no such kernel (no loss). */
 bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name);

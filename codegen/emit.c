@@ -16,36 +16,36 @@
 
 /* ---------------------------------------------------------- primitives */
 
-static LLVMValueRef ci64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_i64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
 static LLVMValueRef ci32(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
-static LLVMValueRef cf(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
+LLVMValueRef cg_f32(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
 
-static LLVMValueRef fmf(LLVMValueRef v) {
+LLVMValueRef cg_fmf(LLVMValueRef v) {
   if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
     LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract |
                                 LLVMFastMathAllowReciprocal | LLVMFastMathApproxFunc |
                                 LLVMFastMathNoSignedZeros);
   return v;
 }
-static LLVMValueRef ffadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFAdd(c->b, a, b, "")); }
-static LLVMValueRef ffsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFSub(c->b, a, b, "")); }
-static LLVMValueRef ffmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFMul(c->b, a, b, "")); }
-static LLVMValueRef ffdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFDiv(c->b, a, b, "")); }
-static LLVMValueRef fneg(Cg *c, LLVMValueRef a) { return fmf(LLVMBuildFNeg(c->b, a, "")); }
+LLVMValueRef cg_fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFAdd(c->b, a, b, "")); }
+LLVMValueRef cg_fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFSub(c->b, a, b, "")); }
+LLVMValueRef cg_fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFMul(c->b, a, b, "")); }
+LLVMValueRef cg_fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFDiv(c->b, a, b, "")); }
+static LLVMValueRef fneg(Cg *c, LLVMValueRef a) { return cg_fmf(LLVMBuildFNeg(c->b, a, "")); }
 static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFCmp(c->b, p, a, b, "");
 }
 static LLVMValueRef sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(c->b, k, a, b, "");
 }
-static LLVMValueRef iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
-static LLVMValueRef imul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
+LLVMValueRef cg_iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+LLVMValueRef cg_imul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
 
 static LLVMValueRef intrinsic1(Cg *c, const char *name, LLVMValueRef x) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
-  return fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, &x, 1, ""));
+  return cg_fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, &x, 1, ""));
 }
 
 static LLVMValueRef intrinsic2(Cg *c, const char *name, LLVMValueRef x, LLVMValueRef y) {
@@ -53,7 +53,7 @@ static LLVMValueRef intrinsic2(Cg *c, const char *name, LLVMValueRef x, LLVMValu
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
   LLVMValueRef args[2] = {x, y};
-  return fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, args, 2, ""));
+  return cg_fmf(LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), f, args, 2, ""));
 }
 
 /* float f(float) from libm */
@@ -68,32 +68,32 @@ static LLVMValueRef libm1(Cg *c, const char *name, LLVMValueRef x) {
  * degree-5 polynomial, the exponent put together in the bits. NaN stays
  * NaN, large x gives +inf, small x 0. */
 static LLVMValueRef emit_exp(Cg *c, LLVMValueRef x) {
-  LLVMValueRef lo = cf(c, -87.3365), hi = cf(c, 88.37);
+  LLVMValueRef lo = cg_f32(c, -87.3365), hi = cg_f32(c, 88.37);
   LLVMValueRef xc = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
   xc = sel(c, fcmp(c, LLVMRealOGT, xc, hi), hi, xc);
-  LLVMValueRef n = intrinsic1(c, "llvm.rint", ffmul(c, xc, cf(c, 1.44269504088896341)));
-  LLVMValueRef r = ffadd(c, ffmul(c, n, cf(c, -0.693359375)), xc);
-  r = ffadd(c, ffmul(c, n, cf(c, 2.12194440e-4)), r);
+  LLVMValueRef n = intrinsic1(c, "llvm.rint", cg_fmul(c, xc, cg_f32(c, 1.44269504088896341)));
+  LLVMValueRef r = cg_fadd(c, cg_fmul(c, n, cg_f32(c, -0.693359375)), xc);
+  r = cg_fadd(c, cg_fmul(c, n, cg_f32(c, 2.12194440e-4)), r);
   static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                              4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
-  LLVMValueRef y = cf(c, p[0]);
-  for (int i = 1; i < 6; i++) y = ffadd(c, ffmul(c, y, r), cf(c, p[i]));
-  y = ffadd(c, ffmul(c, y, ffmul(c, r, r)), ffadd(c, r, cf(c, 1)));
+  LLVMValueRef y = cg_f32(c, p[0]);
+  for (int i = 1; i < 6; i++) y = cg_fadd(c, cg_fmul(c, y, r), cg_f32(c, p[i]));
+  y = cg_fadd(c, cg_fmul(c, y, cg_fmul(c, r, r)), cg_fadd(c, r, cg_f32(c, 1)));
   LLVMValueRef e = LLVMBuildFPToSI(c->b, n, c->i32, "");
   e = LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e, ci32(c, 127), ""), ci32(c, 23), "");
-  y = ffmul(c, y, LLVMBuildBitCast(c->b, e, c->f32, ""));
-  y = sel(c, fcmp(c, LLVMRealOGT, x, cf(c, 88.7228)), cf(c, INFINITY), y);
+  y = cg_fmul(c, y, LLVMBuildBitCast(c->b, e, c->f32, ""));
+  y = sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 88.7228)), cg_f32(c, INFINITY), y);
   return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
 }
 
 static LLVMValueRef emit_sigmoid(Cg *c, LLVMValueRef x) {
-  return ffdiv(c, cf(c, 1), ffadd(c, cf(c, 1), emit_exp(c, fneg(c, x))));
+  return cg_fdiv(c, cg_f32(c, 1), cg_fadd(c, cg_f32(c, 1), emit_exp(c, fneg(c, x))));
 }
 
 /* tanh = 1 - 2 / (e^2x + 1): e^2x overflows to inf for large x (-> 1) */
 static LLVMValueRef emit_tanh(Cg *c, LLVMValueRef x) {
-  LLVMValueRef e = emit_exp(c, ffmul(c, x, cf(c, 2)));
-  return ffsub(c, cf(c, 1), ffdiv(c, cf(c, 2), ffadd(c, e, cf(c, 1))));
+  LLVMValueRef e = emit_exp(c, cg_fmul(c, x, cg_f32(c, 2)));
+  return cg_fsub(c, cg_f32(c, 1), cg_fdiv(c, cg_f32(c, 2), cg_fadd(c, e, cg_f32(c, 1))));
 }
 
 /* --------------------------------------------------------------- memory */
@@ -102,18 +102,18 @@ static LLVMTypeRef storage_type(Cg *c, DType t) { return t == DT_F32 ? c->f32 : 
 static int64_t esize(DType t) { return t == DT_BOOL ? 1 : 4; }
 
 static LLVMValueRef ptr_at(Cg *c, int64_t base, DType t, LLVMValueRef idx) {
-  LLVMValueRef off = iadd(c, ci64(c, base), imul(c, idx, ci64(c, esize(t))));
+  LLVMValueRef off = cg_iadd(c, cg_i64(c, base), cg_imul(c, idx, cg_i64(c, esize(t))));
   return LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, "");
 }
 
 /* A node's element as a value: f32 float, i32 i32, bool i1. */
-static LLVMValueRef load(Cg *c, const Node *n, LLVMValueRef idx) {
+LLVMValueRef cg_load(Cg *c, const Node *n, LLVMValueRef idx) {
   int64_t home = c->home[n->id];
   DType t = n->type.dtype;
   if (home < 0) {  /* a constant fill: an immediate */
     NNCC_ASSERT(n->op == OP_CONST);
     double v = n->attr[0].f;
-    return t == DT_F32 ? cf(c, v) : t == DT_I32 ? ci32(c, (int64_t)v) : LLVMConstInt(c->i1, v != 0, 0);
+    return t == DT_F32 ? cg_f32(c, v) : t == DT_I32 ? ci32(c, (int64_t)v) : LLVMConstInt(c->i1, v != 0, 0);
   }
   LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t), ptr_at(c, home, t, idx), "");
   if (t == DT_BOOL) v = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->i8, 0, 0), "");
@@ -125,36 +125,31 @@ static void store_at(Cg *c, int64_t home, DType t, LLVMValueRef idx, LLVMValueRe
   LLVMBuildStore(c->b, v, ptr_at(c, home, t, idx));
 }
 
-static void store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
+void cg_store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
   NNCC_ASSERT(c->home[n->id] >= 0);
   store_at(c, c->home[n->id], n->type.dtype, idx, v);
 }
 
 /* ---------------------------------------------------------------- loops */
 
-typedef struct Loop {
-  LLVMBasicBlockRef body;
-  LLVMValueRef iv;
-  int64_t n;
-} Loop;
-
 /* for (iv = 0; iv < n; iv++), n >= 1, rotated: returns iv */
-static LLVMValueRef loop_begin(Cg *c, Loop *l, int64_t n) {
+LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n) {
+  NNCC_ASSERT(n >= 1);
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
   l->n = n;
   LLVMBuildBr(c->b, l->body);
   LLVMPositionBuilderAtEnd(c->b, l->body);
   l->iv = LLVMBuildPhi(c->b, c->i64, "i");
-  LLVMValueRef zero = ci64(c, 0);
+  LLVMValueRef zero = cg_i64(c, 0);
   LLVMAddIncoming(l->iv, &zero, &pre, 1);
   return l->iv;
 }
 
-static void loop_end(Cg *c, Loop *l) {
+void cg_loop_end(Cg *c, CgLoop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, ci64(c, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, ci64(c, l->n), "");
+  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, cg_i64(c, 1), "");
+  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, cg_i64(c, l->n), "");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
   LLVMBuildCondBr(c->b, more, l->body, exit);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
@@ -163,25 +158,25 @@ static void loop_end(Cg *c, Loop *l) {
 
 /* A loop nest over dims[0..rank); idx[d] is each loop's variable. */
 typedef struct Nest {
-  Loop loops[IR_MAX_RANK];
+  CgLoop loops[IR_MAX_RANK];
   LLVMValueRef idx[IR_MAX_RANK];
   int rank;
 } Nest;
 
 static void nest_begin(Cg *c, Nest *ns, const int64_t *dims, int rank) {
   ns->rank = rank;
-  for (int d = 0; d < rank; d++) ns->idx[d] = loop_begin(c, &ns->loops[d], dims[d]);
+  for (int d = 0; d < rank; d++) ns->idx[d] = cg_loop_begin(c, &ns->loops[d], dims[d]);
 }
 
 static void nest_end(Cg *c, Nest *ns) {
-  for (int d = ns->rank - 1; d >= 0; d--) loop_end(c, &ns->loops[d]);
+  for (int d = ns->rank - 1; d >= 0; d--) cg_loop_end(c, &ns->loops[d]);
 }
 
 /* sum_d idx[d] * strides[d] (+ base) */
 static LLVMValueRef linear(Cg *c, LLVMValueRef *idx, const int64_t *strides, int rank, int64_t base) {
-  LLVMValueRef v = ci64(c, base);
+  LLVMValueRef v = cg_i64(c, base);
   for (int d = 0; d < rank; d++)
-    if (strides[d]) v = iadd(c, v, strides[d] == 1 ? idx[d] : imul(c, idx[d], ci64(c, strides[d])));
+    if (strides[d]) v = cg_iadd(c, v, strides[d] == 1 ? idx[d] : cg_imul(c, idx[d], cg_i64(c, strides[d])));
   return v;
 }
 
@@ -216,38 +211,38 @@ static LLVMValueRef to_f32(Cg *c, LLVMValueRef v, DType from) {
 static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   DType t = n->in[0]->type.dtype;
   bool f = t == DT_F32;
-  LLVMValueRef x = a[0], zero = f ? cf(c, 0) : ci32(c, 0);
+  LLVMValueRef x = a[0], zero = f ? cg_f32(c, 0) : ci32(c, 0);
   switch (n->op) {
   case OP_NEG: return f ? fneg(c, x) : LLVMBuildNeg(c->b, x, "");
   case OP_EXP: return emit_exp(c, x);
   case OP_LOG: return libm1(c, "logf", x);
   case OP_SQRT: return intrinsic1(c, "llvm.sqrt", x);
-  case OP_RSQRT: return ffdiv(c, cf(c, 1), intrinsic1(c, "llvm.sqrt", x));
+  case OP_RSQRT: return cg_fdiv(c, cg_f32(c, 1), intrinsic1(c, "llvm.sqrt", x));
   case OP_ABS: return f ? intrinsic1(c, "llvm.fabs", x) : sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, x, zero, ""), LLVMBuildNeg(c->b, x, ""), x);
-  case OP_SQUARE: return f ? ffmul(c, x, x) : imul(c, x, x);
+  case OP_SQUARE: return f ? cg_fmul(c, x, x) : cg_imul(c, x, x);
   case OP_RELU:
     return f ? sel(c, fcmp(c, LLVMRealOGT, x, zero), x, sel(c, fcmp(c, LLVMRealUNO, x, x), x, zero))
              : sel(c, LLVMBuildICmp(c->b, LLVMIntSGT, x, zero, ""), x, zero);
-  case OP_LEAKY_RELU: return sel(c, fcmp(c, LLVMRealOGT, x, zero), x, ffmul(c, x, cf(c, n->attr[0].f)));
+  case OP_LEAKY_RELU: return sel(c, fcmp(c, LLVMRealOGT, x, zero), x, cg_fmul(c, x, cg_f32(c, n->attr[0].f)));
   case OP_SIGMOID: return emit_sigmoid(c, x);
   case OP_TANH: return emit_tanh(c, x);
   case OP_GELU:
-    return ffmul(c, ffmul(c, x, cf(c, 0.5)), ffadd(c, cf(c, 1), libm1(c, "erff", ffmul(c, x, cf(c, M_SQRT1_2)))));
+    return cg_fmul(c, cg_fmul(c, x, cg_f32(c, 0.5)), cg_fadd(c, cg_f32(c, 1), libm1(c, "erff", cg_fmul(c, x, cg_f32(c, M_SQRT1_2)))));
   case OP_ERF: return libm1(c, "erff", x);
   case OP_FLOOR: return intrinsic1(c, "llvm.floor", x);
   case OP_SOFTPLUS:  /* log(1 + e^x), x for large x */
-    return sel(c, fcmp(c, LLVMRealOGT, x, cf(c, 20)), x, libm1(c, "log1pf", emit_exp(c, x)));
+    return sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 20)), x, libm1(c, "log1pf", emit_exp(c, x)));
   case OP_SIN: return libm1(c, "sinf", x);
   case OP_COS: return libm1(c, "cosf", x);
   case OP_POW: {
     double p = n->attr[0].f;
-    if (p == 2) return ffmul(c, x, x);
+    if (p == 2) return cg_fmul(c, x, x);
     if (p == 1) return x;
     if (p == 0.5) return intrinsic1(c, "llvm.sqrt", x);
-    return intrinsic2(c, "llvm.pow", x, cf(c, p));
+    return intrinsic2(c, "llvm.pow", x, cg_f32(c, p));
   }
   case OP_CLAMP: {
-    LLVMValueRef lo = cf(c, n->attr[0].f), hi = cf(c, n->attr[1].f);
+    LLVMValueRef lo = cg_f32(c, n->attr[0].f), hi = cg_f32(c, n->attr[1].f);
     LLVMValueRef y = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
     return sel(c, fcmp(c, LLVMRealOGT, y, hi), hi, y);
   }
@@ -259,15 +254,15 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
     if (t == DT_F32) return LLVMBuildFPToSI(c->b, x, c->i32, "");
     return LLVMBuildZExt(c->b, x, c->i32, "");  /* bool -> i32 */
   }
-  case OP_ADD: return f ? ffadd(c, x, a[1]) : iadd(c, x, a[1]);
-  case OP_SUB: return f ? ffsub(c, x, a[1]) : LLVMBuildSub(c->b, x, a[1], "");
-  case OP_MUL: return f ? ffmul(c, x, a[1]) : imul(c, x, a[1]);
-  case OP_DIV: return ffdiv(c, x, a[1]);
+  case OP_ADD: return f ? cg_fadd(c, x, a[1]) : cg_iadd(c, x, a[1]);
+  case OP_SUB: return f ? cg_fsub(c, x, a[1]) : LLVMBuildSub(c->b, x, a[1], "");
+  case OP_MUL: return f ? cg_fmul(c, x, a[1]) : cg_imul(c, x, a[1]);
+  case OP_DIV: return cg_fdiv(c, x, a[1]);
   case OP_MAXIMUM:  /* NaN from either side wins, as torch.maximum */
-    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), ffadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOGE, x, a[1]), x, a[1]))
+    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), cg_fadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOGE, x, a[1]), x, a[1]))
              : sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, x, a[1], ""), x, a[1]);
   case OP_MINIMUM:
-    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), ffadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOLE, x, a[1]), x, a[1]))
+    return f ? sel(c, fcmp(c, LLVMRealUNO, x, a[1]), cg_fadd(c, x, a[1]), sel(c, fcmp(c, LLVMRealOLE, x, a[1]), x, a[1]))
              : sel(c, LLVMBuildICmp(c->b, LLVMIntSLE, x, a[1], ""), x, a[1]);
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: {
     static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ, LLVMRealUNE};
@@ -301,13 +296,13 @@ static void emit_elementwise(Cg *c, const Node *n) {
   for (int k = 0; k < n->n_in && r > 0; k++) {
     bool all_zero = true;
     for (int d = 0; d < r; d++) all_zero &= istr[k][d] == 0;
-    if (all_zero) hoisted[k] = load(c, n->in[k], ci64(c, 0));
+    if (all_zero) hoisted[k] = cg_load(c, n->in[k], cg_i64(c, 0));
   }
   Nest ns;
   nest_begin(c, &ns, t->dim, r);
   for (int k = 0; k < n->n_in; k++)
-    args[k] = hoisted[k] ? hoisted[k] : load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
-  store(c, n, linear(c, ns.idx, ostr, r, 0), scalar(c, n, args));
+    args[k] = hoisted[k] ? hoisted[k] : cg_load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
+  cg_store(c, n, linear(c, ns.idx, ostr, r, 0), scalar(c, n, args));
   nest_end(c, &ns);
 }
 
@@ -319,21 +314,21 @@ static void emit_elementwise(Cg *c, const Node *n) {
 static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
                           int64_t r1, int64_t j0, int64_t j1, int64_t K, int64_t N) {
   if (r0 >= r1 || j0 >= j1) return;
-  Loop lm, lk, ln;
-  LLVMValueRef m = iadd(c, loop_begin(c, &lm, r1 - r0), ci64(c, r0));
-  LLVMValueRef crow = iadd(c, c0, imul(c, m, ci64(c, N)));
-  LLVMValueRef jz = iadd(c, loop_begin(c, &ln, j1 - j0), ci64(c, j0));
-  store(c, n, iadd(c, crow, jz), cf(c, 0));
-  loop_end(c, &ln);
-  LLVMValueRef k = loop_begin(c, &lk, K);
-  LLVMValueRef av = load(c, n->in[0], iadd(c, a0, iadd(c, imul(c, m, ci64(c, K)), k)));
-  LLVMValueRef brow = iadd(c, b0, imul(c, k, ci64(c, N)));
-  LLVMValueRef j = iadd(c, loop_begin(c, &ln, j1 - j0), ci64(c, j0));
-  LLVMValueRef ci = iadd(c, crow, j);
-  store(c, n, ci, ffadd(c, load(c, n, ci), ffmul(c, av, load(c, n->in[1], iadd(c, brow, j)))));
-  loop_end(c, &ln);
-  loop_end(c, &lk);
-  loop_end(c, &lm);
+  CgLoop lm, lk, ln;
+  LLVMValueRef m = cg_iadd(c, cg_loop_begin(c, &lm, r1 - r0), cg_i64(c, r0));
+  LLVMValueRef crow = cg_iadd(c, c0, cg_imul(c, m, cg_i64(c, N)));
+  LLVMValueRef jz = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), cg_i64(c, j0));
+  cg_store(c, n, cg_iadd(c, crow, jz), cg_f32(c, 0));
+  cg_loop_end(c, &ln);
+  LLVMValueRef k = cg_loop_begin(c, &lk, K);
+  LLVMValueRef av = cg_load(c, n->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, m, cg_i64(c, K)), k)));
+  LLVMValueRef brow = cg_iadd(c, b0, cg_imul(c, k, cg_i64(c, N)));
+  LLVMValueRef j = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), cg_i64(c, j0));
+  LLVMValueRef ci = cg_iadd(c, crow, j);
+  cg_store(c, n, ci, cg_fadd(c, cg_load(c, n, ci), cg_fmul(c, av, cg_load(c, n->in[1], cg_iadd(c, brow, j)))));
+  cg_loop_end(c, &ln);
+  cg_loop_end(c, &lk);
+  cg_loop_end(c, &lm);
 }
 
 #define MM_VW 8                 /* floats per vector */
@@ -365,22 +360,22 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
   LLVMValueRef fma = LLVMGetIntrinsicDeclaration(c->mod, fma_id, &vt, 1);
   LLVMTypeRef fma_t = LLVMIntrinsicGetType(c->ctx, fma_id, &vt, 1);
   LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, MM_VW));
-  Loop li, lj, lk;
-  LLVMValueRef ib = loop_begin(c, &li, Mb / MM_MR);
-  LLVMValueRef jb = loop_begin(c, &lj, Nb / MM_NR);
+  CgLoop li, lj, lk;
+  LLVMValueRef ib = cg_loop_begin(c, &li, Mb / MM_MR);
+  LLVMValueRef jb = cg_loop_begin(c, &lj, Nb / MM_NR);
   for (int r = 0; r < MM_MR; r++)
     for (int q = 0; q < 2; q++) LLVMBuildStore(c->b, zero, acc[r][q]);
-  LLVMValueRef col = imul(c, jb, ci64(c, MM_NR)), row = imul(c, ib, ci64(c, MM_MR));
-  LLVMValueRef k = loop_begin(c, &lk, K);
-  LLVMValueRef bidx = iadd(c, b0, iadd(c, imul(c, k, ci64(c, N)), col));
+  LLVMValueRef col = cg_imul(c, jb, cg_i64(c, MM_NR)), row = cg_imul(c, ib, cg_i64(c, MM_MR));
+  LLVMValueRef k = cg_loop_begin(c, &lk, K);
+  LLVMValueRef bidx = cg_iadd(c, b0, cg_iadd(c, cg_imul(c, k, cg_i64(c, N)), col));
   LLVMValueRef bv[2];
   for (int q = 0; q < 2; q++) {
-    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], iadd(c, bidx, ci64(c, q * MM_VW))), "");
+    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], cg_iadd(c, bidx, cg_i64(c, q * MM_VW))), "");
     LLVMSetAlignment(bv[q], 4);
   }
   for (int r = 0; r < MM_MR; r++) {
-    LLVMValueRef aidx = iadd(c, a0, iadd(c, imul(c, iadd(c, row, ci64(c, r)), ci64(c, K)), k));
-    LLVMValueRef a = load(c, n->in[0], aidx);
+    LLVMValueRef aidx = cg_iadd(c, a0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, K)), k));
+    LLVMValueRef a = cg_load(c, n->in[0], aidx);
     LLVMValueRef splat = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), a, ci32(c, 0), "");
     splat = LLVMBuildShuffleVector(c->b, splat, LLVMGetUndef(vt), mask, "");
     for (int q = 0; q < 2; q++) {
@@ -388,15 +383,15 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
       LLVMBuildStore(c->b, LLVMBuildCall2(c->b, fma_t, fma, args, 3, ""), acc[r][q]);
     }
   }
-  loop_end(c, &lk);
+  cg_loop_end(c, &lk);
   for (int r = 0; r < MM_MR; r++)
     for (int q = 0; q < 2; q++) {
-      LLVMValueRef cidx = iadd(c, c0, iadd(c, imul(c, iadd(c, row, ci64(c, r)), ci64(c, N)), iadd(c, col, ci64(c, q * MM_VW))));
+      LLVMValueRef cidx = cg_iadd(c, c0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, N)), cg_iadd(c, col, cg_i64(c, q * MM_VW))));
       LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, vt, acc[r][q], ""), vec_ptr(c, n, cidx));
       LLVMSetAlignment(st, 4);
     }
-  loop_end(c, &lj);
-  loop_end(c, &li);
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &li);
 }
 
 /* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1
@@ -418,9 +413,9 @@ static void emit_matmul(Cg *c, const Node *n) {
   row_major(&batch, sc);
   Nest ns;
   nest_begin(c, &ns, batch.dim, br);
-  LLVMValueRef a0 = imul(c, linear(c, ns.idx, sa, br, 0), ci64(c, M * K));
-  LLVMValueRef b0 = imul(c, linear(c, ns.idx, sb, br, 0), ci64(c, K * N));
-  LLVMValueRef c0 = imul(c, linear(c, ns.idx, sc, br, 0), ci64(c, M * N));
+  LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
+  LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
+  LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
   bool in_memory = c->home[n->in[0]->id] >= 0 && c->home[n->in[1]->id] >= 0;
   int64_t Mb = in_memory ? M / MM_MR * MM_MR : 0, Nb = in_memory ? N / MM_NR * MM_NR : 0;
   if (Mb > 0 && Nb > 0) {
@@ -491,16 +486,16 @@ static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueR
                                 LLVMValueRef (*f)(Cg *, LLVMValueRef, LLVMValueRef), LLVMValueRef farg) {
   LLVMValueRef acc = alloca_f32(c);
   bool fx = x->type.dtype == DT_F32;
-  LLVMBuildStore(c->b, cf(c, kind == RED_SUM ? 0 : kind == RED_MAX ? -INFINITY : INFINITY), acc);
+  LLVMBuildStore(c->b, cg_f32(c, kind == RED_SUM ? 0 : kind == RED_MAX ? -INFINITY : INFINITY), acc);
   Nest rn;
   nest_begin(c, &rn, s->red, s->nr);
-  LLVMValueRef v = load(c, x, iadd(c, base, linear(c, rn.idx, s->rstr, s->nr, 0)));
+  LLVMValueRef v = cg_load(c, x, cg_iadd(c, base, linear(c, rn.idx, s->rstr, s->nr, 0)));
   if (!fx) v = to_f32(c, v, x->type.dtype);
   if (f) v = f(c, v, farg);
   LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
   /* max/min: a NaN sticks (a + v is NaN), as torch.max */
-  LLVMValueRef r = kind == RED_SUM ? ffadd(c, a, v)
-                   : sel(c, fcmp(c, LLVMRealUNO, a, v), ffadd(c, a, v),
+  LLVMValueRef r = kind == RED_SUM ? cg_fadd(c, a, v)
+                   : sel(c, fcmp(c, LLVMRealUNO, a, v), cg_fadd(c, a, v),
                          kind == RED_MAX ? sel(c, fcmp(c, LLVMRealOGT, v, a), v, a)
                                          : sel(c, fcmp(c, LLVMRealOLT, v, a), v, a));
   LLVMBuildStore(c->b, r, acc);
@@ -508,7 +503,7 @@ static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueR
   return LLVMBuildLoad2(c->b, c->f32, acc, "");
 }
 
-static LLVMValueRef exp_minus(Cg *c, LLVMValueRef v, LLVMValueRef m) { return emit_exp(c, ffsub(c, v, m)); }
+static LLVMValueRef exp_minus(Cg *c, LLVMValueRef v, LLVMValueRef m) { return emit_exp(c, cg_fsub(c, v, m)); }
 
 static void emit_reduce(Cg *c, const Node *n) {
   const Node *x = n->in[0];
@@ -524,21 +519,21 @@ static void emit_reduce(Cg *c, const Node *n) {
   LLVMValueRef v;
   switch (n->op) {
   case OP_SUM: v = reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL); break;
-  case OP_MEAN: v = ffmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL), cf(c, 1.0 / (double)s.count)); break;
+  case OP_MEAN: v = cg_fmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL), cg_f32(c, 1.0 / (double)s.count)); break;
   case OP_MAX: v = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL); break;
   case OP_MIN: v = reduce_loop(c, x, &s, base, RED_MIN, NULL, NULL); break;
   case OP_LOGSUMEXP: {
     LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
-    LLVMValueRef finite = fcmp(c, LLVMRealONE, m, cf(c, -INFINITY));
-    LLVMValueRef ms = sel(c, finite, m, cf(c, 0));
+    LLVMValueRef finite = fcmp(c, LLVMRealONE, m, cg_f32(c, -INFINITY));
+    LLVMValueRef ms = sel(c, finite, m, cg_f32(c, 0));
     LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, ms);
-    v = ffadd(c, ms, libm1(c, "logf", sum));
+    v = cg_fadd(c, ms, libm1(c, "logf", sum));
     break;
   }
   default: NNCC_ASSERT(0);
   }
   if (n->type.dtype == DT_I32) v = LLVMBuildFPToSI(c->b, v, c->i32, "");
-  store(c, n, out, v);
+  cg_store(c, n, out, v);
   nest_end(c, &kn);
 }
 
@@ -557,31 +552,31 @@ static void emit_axis_op(Cg *c, const Node *n) {
     Type kt = type_make(DT_F32, s.nk, s.kept);
     row_major(&kt, kstr_out);
     LLVMValueRef best = alloca_f32(c), arg = alloca_i32(c);
-    LLVMBuildStore(c->b, cf(c, -INFINITY), best);
+    LLVMBuildStore(c->b, cg_f32(c, -INFINITY), best);
     LLVMBuildStore(c->b, ci32(c, 0), arg);
-    Loop l;
-    LLVMValueRef i = loop_begin(c, &l, len);
-    LLVMValueRef v = to_f32(c, load(c, x, iadd(c, base, imul(c, i, ci64(c, step)))), x->type.dtype);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, &l, len);
+    LLVMValueRef v = to_f32(c, cg_load(c, x, cg_iadd(c, base, cg_imul(c, i, cg_i64(c, step)))), x->type.dtype);
     LLVMValueRef b = LLVMBuildLoad2(c->b, c->f32, best, "");
     /* the first maximum wins; the first NaN beats everything */
     LLVMValueRef better = LLVMBuildOr(c->b, fcmp(c, LLVMRealOGT, v, b),
                                       LLVMBuildAnd(c->b, fcmp(c, LLVMRealUNO, v, v), fcmp(c, LLVMRealORD, b, b), ""), "");
     LLVMBuildStore(c->b, sel(c, better, v, b), best);
     LLVMBuildStore(c->b, sel(c, better, LLVMBuildTrunc(c->b, i, c->i32, ""), LLVMBuildLoad2(c->b, c->i32, arg, "")), arg);
-    loop_end(c, &l);
-    store(c, n, linear(c, kn.idx, kstr_out, s.nk, 0), LLVMBuildLoad2(c->b, c->i32, arg, ""));
+    cg_loop_end(c, &l);
+    cg_store(c, n, linear(c, kn.idx, kstr_out, s.nk, 0), LLVMBuildLoad2(c->b, c->i32, arg, ""));
     nest_end(c, &kn);
     return;
   }
   LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
   LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m);
-  LLVMValueRef lse = libm1(c, "logf", sum), inv = ffdiv(c, cf(c, 1), sum);
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, len);
-  LLVMValueRef at = iadd(c, base, imul(c, i, ci64(c, step)));
-  LLVMValueRef d = ffsub(c, load(c, x, at), m);
-  store(c, n, at, n->op == OP_SOFTMAX ? ffmul(c, emit_exp(c, d), inv) : ffsub(c, d, lse));
-  loop_end(c, &l);
+  LLVMValueRef lse = libm1(c, "logf", sum), inv = cg_fdiv(c, cg_f32(c, 1), sum);
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, len);
+  LLVMValueRef at = cg_iadd(c, base, cg_imul(c, i, cg_i64(c, step)));
+  LLVMValueRef d = cg_fsub(c, cg_load(c, x, at), m);
+  cg_store(c, n, at, n->op == OP_SOFTMAX ? cg_fmul(c, emit_exp(c, d), inv) : cg_fsub(c, d, lse));
+  cg_loop_end(c, &l);
   nest_end(c, &kn);
 }
 
@@ -595,7 +590,7 @@ static void emit_transpose(Cg *c, const Node *n) {
   for (int d = 0; d < t->rank; d++) istr[d] = xstr[n->attr[0].list[d]];
   Nest ns;
   nest_begin(c, &ns, t->dim, t->rank);
-  store(c, n, linear(c, ns.idx, ostr, t->rank, 0), load(c, n->in[0], linear(c, ns.idx, istr, t->rank, 0)));
+  cg_store(c, n, linear(c, ns.idx, ostr, t->rank, 0), cg_load(c, n->in[0], linear(c, ns.idx, istr, t->rank, 0)));
   nest_end(c, &ns);
 }
 
@@ -610,19 +605,19 @@ static void emit_slice(Cg *c, const Node *n) {
   }
   Nest ns;
   nest_begin(c, &ns, t->dim, t->rank);
-  store(c, n, linear(c, ns.idx, ostr, t->rank, 0), load(c, n->in[0], linear(c, ns.idx, istr, t->rank, base)));
+  cg_store(c, n, linear(c, ns.idx, ostr, t->rank, 0), cg_load(c, n->in[0], linear(c, ns.idx, istr, t->rank, base)));
   nest_end(c, &ns);
 }
 
 static void fill(Cg *c, const Node *n, LLVMValueRef v) {
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
-  store(c, n, i, v);
-  loop_end(c, &l);
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&n->type));
+  cg_store(c, n, i, v);
+  cg_loop_end(c, &l);
 }
 
 static LLVMValueRef zero_of(Cg *c, DType t) {
-  return t == DT_F32 ? cf(c, 0) : t == DT_I32 ? ci32(c, 0) : LLVMConstInt(c->i1, 0, 0);
+  return t == DT_F32 ? cg_f32(c, 0) : t == DT_I32 ? ci32(c, 0) : LLVMConstInt(c->i1, 0, 0);
 }
 
 static void emit_unslice(Cg *c, const Node *n) {
@@ -637,7 +632,7 @@ static void emit_unslice(Cg *c, const Node *n) {
   }
   Nest ns;
   nest_begin(c, &ns, g->dim, g->rank);
-  store(c, n, linear(c, ns.idx, ostr, g->rank, base), load(c, n->in[0], linear(c, ns.idx, gstr, g->rank, 0)));
+  cg_store(c, n, linear(c, ns.idx, ostr, g->rank, base), cg_load(c, n->in[0], linear(c, ns.idx, gstr, g->rank, 0)));
   nest_end(c, &ns);
 }
 
@@ -650,8 +645,8 @@ static void emit_concat(Cg *c, const Node *n) {
     row_major(t, istr);
     Nest ns;
     nest_begin(c, &ns, t->dim, t->rank);
-    store(c, n, linear(c, ns.idx, ystr, t->rank, offset * ystr[axis]),
-          load(c, n->in[k], linear(c, ns.idx, istr, t->rank, 0)));
+    cg_store(c, n, linear(c, ns.idx, ystr, t->rank, offset * ystr[axis]),
+          cg_load(c, n->in[k], linear(c, ns.idx, istr, t->rank, 0)));
     nest_end(c, &ns);
     offset += t->dim[axis];
   }
@@ -659,48 +654,48 @@ static void emit_concat(Cg *c, const Node *n) {
 
 static void emit_one_hot(Cg *c, const Node *n) {
   int64_t depth = n->attr[0].i, count = type_numel(&n->in[0]->type);
-  Loop l, k;
-  LLVMValueRef i = loop_begin(c, &l, count);
-  LLVMValueRef label = load(c, n->in[0], i);
-  LLVMValueRef j = loop_begin(c, &k, depth);
+  CgLoop l, k;
+  LLVMValueRef i = cg_loop_begin(c, &l, count);
+  LLVMValueRef label = cg_load(c, n->in[0], i);
+  LLVMValueRef j = cg_loop_begin(c, &k, depth);
   LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, label, c->i64, ""), j, "");
-  store(c, n, iadd(c, imul(c, i, ci64(c, depth)), j), sel(c, hit, cf(c, 1), cf(c, 0)));
-  loop_end(c, &k);
-  loop_end(c, &l);
+  cg_store(c, n, cg_iadd(c, cg_imul(c, i, cg_i64(c, depth)), j), sel(c, hit, cg_f32(c, 1), cg_f32(c, 0)));
+  cg_loop_end(c, &k);
+  cg_loop_end(c, &l);
 }
 
 /* An index clamped into [0, rows): the runtime rejects out-of-range
  * input labels; this keeps a computed index from reading outside. */
 static LLVMValueRef clamp_index(Cg *c, LLVMValueRef v, int64_t rows) {
   LLVMValueRef i = LLVMBuildSExt(c->b, v, c->i64, "");
-  i = sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, i, ci64(c, 0), ""), ci64(c, 0), i);
-  return sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, i, ci64(c, rows), ""), ci64(c, rows - 1), i);
+  i = sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, i, cg_i64(c, 0), ""), cg_i64(c, 0), i);
+  return sel(c, LLVMBuildICmp(c->b, LLVMIntSGE, i, cg_i64(c, rows), ""), cg_i64(c, rows - 1), i);
 }
 
 static void emit_gather(Cg *c, const Node *n) {
   const Node *table = n->in[0], *idx = n->in[1];
   int64_t rows = table->type.dim[0], width = type_numel(&table->type) / rows;
-  Loop l, k;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(&idx->type));
-  LLVMValueRef row = clamp_index(c, load(c, idx, i), rows);
-  LLVMValueRef j = loop_begin(c, &k, width);
-  store(c, n, iadd(c, imul(c, i, ci64(c, width)), j), load(c, table, iadd(c, imul(c, row, ci64(c, width)), j)));
-  loop_end(c, &k);
-  loop_end(c, &l);
+  CgLoop l, k;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&idx->type));
+  LLVMValueRef row = clamp_index(c, cg_load(c, idx, i), rows);
+  LLVMValueRef j = cg_loop_begin(c, &k, width);
+  cg_store(c, n, cg_iadd(c, cg_imul(c, i, cg_i64(c, width)), j), cg_load(c, table, cg_iadd(c, cg_imul(c, row, cg_i64(c, width)), j)));
+  cg_loop_end(c, &k);
+  cg_loop_end(c, &l);
 }
 
 static void emit_scatter_add(Cg *c, const Node *n) {
   const Node *g = n->in[0], *idx = n->in[1];
   int64_t rows = n->attr[0].i, width = type_numel(&n->type) / rows;
-  fill(c, n, cf(c, 0));
-  Loop l, k;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(&idx->type));
-  LLVMValueRef row = clamp_index(c, load(c, idx, i), rows);
-  LLVMValueRef j = loop_begin(c, &k, width);
-  LLVMValueRef at = iadd(c, imul(c, row, ci64(c, width)), j);
-  store(c, n, at, ffadd(c, load(c, n, at), load(c, g, iadd(c, imul(c, i, ci64(c, width)), j))));
-  loop_end(c, &k);
-  loop_end(c, &l);
+  fill(c, n, cg_f32(c, 0));
+  CgLoop l, k;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&idx->type));
+  LLVMValueRef row = clamp_index(c, cg_load(c, idx, i), rows);
+  LLVMValueRef j = cg_loop_begin(c, &k, width);
+  LLVMValueRef at = cg_iadd(c, cg_imul(c, row, cg_i64(c, width)), j);
+  cg_store(c, n, at, cg_fadd(c, cg_load(c, n, at), cg_load(c, g, cg_iadd(c, cg_imul(c, i, cg_i64(c, width)), j))));
+  cg_loop_end(c, &k);
+  cg_loop_end(c, &l);
 }
 
 /* -------------------------------------------------------------- losses */
@@ -708,32 +703,32 @@ static void emit_scatter_add(Cg *c, const Node *n) {
 static LLVMValueRef sum_over(Cg *c, int64_t count, LLVMValueRef (*term)(Cg *, const Node *, LLVMValueRef),
                              const Node *n) {
   LLVMValueRef acc = alloca_f32(c);
-  LLVMBuildStore(c->b, cf(c, 0), acc);
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, count);
-  LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term(c, n, i)), acc);
-  loop_end(c, &l);
+  LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, count);
+  LLVMBuildStore(c->b, cg_fadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term(c, n, i)), acc);
+  cg_loop_end(c, &l);
   return LLVMBuildLoad2(c->b, c->f32, acc, "");
 }
 
 static LLVMValueRef mse_term(Cg *c, const Node *n, LLVMValueRef i) {
-  LLVMValueRef d = ffsub(c, load(c, n->in[0], i), load(c, n->in[1], i));
-  return ffmul(c, d, d);
+  LLVMValueRef d = cg_fsub(c, cg_load(c, n->in[0], i), cg_load(c, n->in[1], i));
+  return cg_fmul(c, d, d);
 }
 
 static LLVMValueRef huber_term(Cg *c, const Node *n, LLVMValueRef i) {
   double delta = n->attr[0].f;
-  LLVMValueRef d = intrinsic1(c, "llvm.fabs", ffsub(c, load(c, n->in[0], i), load(c, n->in[1], i)));
-  LLVMValueRef quad = ffmul(c, cf(c, 0.5), ffmul(c, d, d));
-  LLVMValueRef lin = ffmul(c, cf(c, delta), ffsub(c, d, cf(c, 0.5 * delta)));
-  return sel(c, fcmp(c, LLVMRealOLE, d, cf(c, delta)), quad, lin);
+  LLVMValueRef d = intrinsic1(c, "llvm.fabs", cg_fsub(c, cg_load(c, n->in[0], i), cg_load(c, n->in[1], i)));
+  LLVMValueRef quad = cg_fmul(c, cg_f32(c, 0.5), cg_fmul(c, d, d));
+  LLVMValueRef lin = cg_fmul(c, cg_f32(c, delta), cg_fsub(c, d, cg_f32(c, 0.5 * delta)));
+  return sel(c, fcmp(c, LLVMRealOLE, d, cg_f32(c, delta)), quad, lin);
 }
 
 static LLVMValueRef bce_term(Cg *c, const Node *n, LLVMValueRef i) {
-  LLVMValueRef z = load(c, n->in[0], i), t = load(c, n->in[1], i);
-  LLVMValueRef relu = sel(c, fcmp(c, LLVMRealOGT, z, cf(c, 0)), z, cf(c, 0));
+  LLVMValueRef z = cg_load(c, n->in[0], i), t = cg_load(c, n->in[1], i);
+  LLVMValueRef relu = sel(c, fcmp(c, LLVMRealOGT, z, cg_f32(c, 0)), z, cg_f32(c, 0));
   LLVMValueRef tail = libm1(c, "log1pf", emit_exp(c, fneg(c, intrinsic1(c, "llvm.fabs", z))));
-  return ffadd(c, ffsub(c, relu, ffmul(c, z, t)), tail);
+  return cg_fadd(c, cg_fsub(c, relu, cg_fmul(c, z, t)), tail);
 }
 
 /* cross_entropy: mean over labels of logsumexp(z) - z[label]; nll: -logp[label] */
@@ -741,31 +736,31 @@ static void emit_class_loss(Cg *c, const Node *n) {
   const Node *z = n->in[0], *y = n->in[1];
   int64_t classes = z->type.dim[z->type.rank - 1], rows = type_numel(&y->type);
   LLVMValueRef acc = alloca_f32(c);
-  LLVMBuildStore(c->b, cf(c, 0), acc);
-  Loop l;
-  LLVMValueRef r = loop_begin(c, &l, rows);
-  LLVMValueRef base = imul(c, r, ci64(c, classes));
-  LLVMValueRef label = clamp_index(c, load(c, y, r), classes);
-  LLVMValueRef picked = load(c, z, iadd(c, base, label));
+  LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+  CgLoop l;
+  LLVMValueRef r = cg_loop_begin(c, &l, rows);
+  LLVMValueRef base = cg_imul(c, r, cg_i64(c, classes));
+  LLVMValueRef label = clamp_index(c, cg_load(c, y, r), classes);
+  LLVMValueRef picked = cg_load(c, z, cg_iadd(c, base, label));
   LLVMValueRef term;
   if (n->op == OP_CROSS_ENTROPY) {
     Split s = {.red = {classes}, .rstr = {1}, .nr = 1, .count = classes};
     LLVMValueRef m = reduce_loop(c, z, &s, base, RED_MAX, NULL, NULL);
     LLVMValueRef sum = reduce_loop(c, z, &s, base, RED_SUM, exp_minus, m);
-    term = ffsub(c, ffadd(c, m, libm1(c, "logf", sum)), picked);
+    term = cg_fsub(c, cg_fadd(c, m, libm1(c, "logf", sum)), picked);
   } else {
     term = fneg(c, picked);
   }
-  LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term), acc);
-  loop_end(c, &l);
-  store(c, n, ci64(c, 0), ffmul(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), cf(c, 1.0 / (double)rows)));
+  LLVMBuildStore(c->b, cg_fadd(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), term), acc);
+  cg_loop_end(c, &l);
+  cg_store(c, n, cg_i64(c, 0), cg_fmul(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, 1.0 / (double)rows)));
 }
 
 static void emit_pair_loss(Cg *c, const Node *n) {
   int64_t count = type_numel(&n->in[0]->type);
   LLVMValueRef (*term)(Cg *, const Node *, LLVMValueRef) =
       n->op == OP_MSE ? mse_term : n->op == OP_HUBER ? huber_term : bce_term;
-  store(c, n, ci64(c, 0), ffmul(c, sum_over(c, count, term, n), cf(c, 1.0 / (double)count)));
+  cg_store(c, n, cg_i64(c, 0), cg_fmul(c, sum_over(c, count, term, n), cg_f32(c, 1.0 / (double)count)));
 }
 
 /* --------------------------------------------------------------- random */
@@ -775,13 +770,13 @@ static void emit_dropout_mask(Cg *c, const Node *n) {
   LLVMTypeRef ft = LLVMFunctionType(c->f64, args, 4, 0);
   LLVMValueRef f = LLVMGetNamedFunction(c->mod, "rt_dropout_mask");
   if (!f) f = LLVMAddFunction(c->mod, "rt_dropout_mask", ft);
-  LLVMValueRef step = LLVMBuildFPToUI(c->b, load(c, n->in[0], ci64(c, 0)), c->i64, "");
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
-  LLVMValueRef a[4] = {ci64(c, n->attr[1].i), step, i, LLVMConstReal(c->f64, n->attr[0].f)};
+  LLVMValueRef step = LLVMBuildFPToUI(c->b, cg_load(c, n->in[0], cg_i64(c, 0)), c->i64, "");
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&n->type));
+  LLVMValueRef a[4] = {cg_i64(c, n->attr[1].i), step, i, LLVMConstReal(c->f64, n->attr[0].f)};
   LLVMValueRef v = LLVMBuildCall2(c->b, ft, f, a, 4, "");
-  store(c, n, i, LLVMBuildFPTrunc(c->b, v, c->f32, ""));
-  loop_end(c, &l);
+  cg_store(c, n, i, LLVMBuildFPTrunc(c->b, v, c->f32, ""));
+  cg_loop_end(c, &l);
 }
 
 /* ------------------------------------------------------------- kernels */
@@ -792,7 +787,7 @@ static bool emit_node(Cg *c, const Node *n) {
   switch (n->op) {
   case OP_VAR: return true;
   case OP_CONST:
-    if (c->home[n->id] >= 0) fill(c, n, load(c, n, ci64(c, 0)));  /* a constant with a role */
+    if (c->home[n->id] >= 0) fill(c, n, cg_load(c, n, cg_i64(c, 0)));  /* a constant with a role */
     return true;
   case OP_ASSIGN: case OP_UPDATE: return true;  /* at the end */
   case OP_MATMUL: emit_matmul(c, n); return true;
@@ -819,11 +814,11 @@ static bool emit_node(Cg *c, const Node *n) {
 }
 
 static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(t));
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(t));
   LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t->dtype), ptr_at(c, from, t->dtype, i), "");
   LLVMBuildStore(c->b, v, ptr_at(c, to, t->dtype, i));
-  loop_end(c, &l);
+  cg_loop_end(c, &l);
 }
 
 /* The nodes a kernel runs: what its roots need. */
@@ -915,7 +910,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     const Node *n = g->nodes[i];
     if (!want[i] || (n->op != OP_ASSIGN && n->op != OP_UPDATE)) continue;
     const Node *v = n->in[1];
-    if (c->home[v->id] < 0) fill(c, n->in[0], load(c, v, ci64(c, 0)));
+    if (c->home[v->id] < 0) fill(c, n->in[0], cg_load(c, v, cg_i64(c, 0)));
     else copy_values(c, c->home[v->id], c->home[n->in[0]->id], &v->type);
   }
   free(want);

@@ -22,52 +22,18 @@
 #include <stdlib.h>
 
 /* ---------------------------------------------------------- primitives */
-/* Small copies of emit.c's static helpers (f32 only: every operand and
- * result here is f32). */
-
-static LLVMValueRef ci64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
-static LLVMValueRef cf(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
-
-static LLVMValueRef fmf(LLVMValueRef v) {
-  if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
-    LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract |
-                                LLVMFastMathAllowReciprocal | LLVMFastMathApproxFunc |
-                                LLVMFastMathNoSignedZeros);
-  return v;
-}
-static LLVMValueRef ffadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFAdd(c->b, a, b, "")); }
-static LLVMValueRef ffmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFMul(c->b, a, b, "")); }
-static LLVMValueRef ffdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return fmf(LLVMBuildFDiv(c->b, a, b, "")); }
-static LLVMValueRef iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+/* The shared emission helpers (cg_load, cg_loop_begin, ...) are emit.c's,
+ * declared in cg.h; the ones below are only the convolutions'. */
 
 /* a * k + b, with k and b constants (k == 0 or b == 0 folded) */
 static LLVMValueRef affine(Cg *c, LLVMValueRef a, int64_t k, int64_t b) {
-  LLVMValueRef v = k == 1 ? a : LLVMBuildMul(c->b, a, ci64(c, k), "");
-  return b ? iadd(c, v, ci64(c, b)) : v;
-}
-
-/* element idx of f32 node n; a constant fill (no home) is an immediate */
-static LLVMValueRef load(Cg *c, const Node *n, LLVMValueRef idx) {
-  int64_t home = c->home[n->id];
-  NNCC_ASSERT(n->type.dtype == DT_F32);
-  if (home < 0) {
-    NNCC_ASSERT(n->op == OP_CONST);
-    return cf(c, n->attr[0].f);
-  }
-  LLVMValueRef off = iadd(c, ci64(c, home), affine(c, idx, 4, 0));
-  return LLVMBuildLoad2(c->b, c->f32, LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, ""), "");
-}
-
-static void store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
-  int64_t home = c->home[n->id];
-  NNCC_ASSERT(home >= 0 && n->type.dtype == DT_F32);
-  LLVMValueRef off = iadd(c, ci64(c, home), affine(c, idx, 4, 0));
-  LLVMBuildStore(c->b, v, LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, ""));
+  LLVMValueRef v = k == 1 ? a : LLVMBuildMul(c->b, a, cg_i64(c, k), "");
+  return b ? cg_iadd(c, v, cg_i64(c, b)) : v;
 }
 
 /* n[idx] += v */
 static void accumulate(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
-  store(c, n, idx, ffadd(c, load(c, n, idx), v));
+  cg_store(c, n, idx, cg_fadd(c, cg_load(c, n, idx), v));
 }
 
 static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef t) {
@@ -83,41 +49,11 @@ static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef t) {
 
 /* ---------------------------------------------------------------- loops */
 
-typedef struct Loop {
-  LLVMBasicBlockRef body;
-  LLVMValueRef iv;
-  int64_t n;
-} Loop;
-
-/* for (iv = 0; iv < n; iv++), n >= 1, rotated: returns iv */
-static LLVMValueRef loop_begin(Cg *c, Loop *l, int64_t n) {
-  NNCC_ASSERT(n >= 1);
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
-  l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
-  l->n = n;
-  LLVMBuildBr(c->b, l->body);
-  LLVMPositionBuilderAtEnd(c->b, l->body);
-  l->iv = LLVMBuildPhi(c->b, c->i64, "i");
-  LLVMValueRef zero = ci64(c, 0);
-  LLVMAddIncoming(l->iv, &zero, &pre, 1);
-  return l->iv;
-}
-
-static void loop_end(Cg *c, Loop *l) {
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, ci64(c, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, ci64(c, l->n), "");
-  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
-  LLVMBuildCondBr(c->b, more, l->body, exit);
-  LLVMAddIncoming(l->iv, &next, &latch, 1);
-  LLVMPositionBuilderAtEnd(c->b, exit);
-}
-
 /* if (0 <= v < bound) { ... }: returns the join block for guard_end */
 static LLVMBasicBlockRef guard_begin(Cg *c, LLVMValueRef v, int64_t bound) {
   LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "in");
   LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, v, ci64(c, bound), ""), then, join);
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, v, cg_i64(c, bound), ""), then, join);
   LLVMPositionBuilderAtEnd(c->b, then);
   return join;
 }
@@ -128,10 +64,10 @@ static void guard_end(Cg *c, LLVMBasicBlockRef join) {
 }
 
 static void zero_fill(Cg *c, const Node *n) {
-  Loop l;
-  LLVMValueRef i = loop_begin(c, &l, type_numel(&n->type));
-  store(c, n, i, cf(c, 0));
-  loop_end(c, &l);
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&n->type));
+  cg_store(c, n, i, cg_f32(c, 0));
+  cg_loop_end(c, &l);
 }
 
 /* floor(a / d) and ceil(a / d) for d > 0 and any a */
@@ -166,7 +102,7 @@ static void col_range(const Conv *k, int64_t b, int64_t *lo, int64_t *hi) {
 /* The input row r = i*sh + a - ph of output row i and kernel row a, and
  * the guard that skips it when it is padding (NULL when none can be). */
 static LLVMValueRef conv_row(Cg *c, const Conv *k, LLVMValueRef i, LLVMValueRef a, LLVMBasicBlockRef *join) {
-  LLVMValueRef r = iadd(c, affine(c, i, k->sh, -k->ph), a);
+  LLVMValueRef r = cg_iadd(c, affine(c, i, k->sh, -k->ph), a);
   *join = k->row_pad ? guard_begin(c, r, k->H) : NULL;
   return r;
 }
@@ -207,17 +143,17 @@ static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMV
   /* the weights are read before the loops (see the top of the file) */
   LLVMValueRef *wv = calloc((size_t)k->KW, sizeof *wv);
   NNCC_ASSERT(wv);
-  for (int64_t b = 0; b < k->KW; b++) wv[b] = load(c, w, affine(c, wrow, 1, b));
-  Loop l;
+  for (int64_t b = 0; b < k->KW; b++) wv[b] = cg_load(c, w, affine(c, wrow, 1, b));
+  CgLoop l;
   if (mid_lo < mid_hi) {
-    LLVMValueRef d = affine(c, loop_begin(c, &l, mid_hi - mid_lo), 1, mid_lo);
-    LLVMValueRef acc = load(c, dst, iadd(c, drow, d));
+    LLVMValueRef d = affine(c, cg_loop_begin(c, &l, mid_hi - mid_lo), 1, mid_lo);
+    LLVMValueRef acc = cg_load(c, dst, cg_iadd(c, drow, d));
     for (int64_t b = 0; b < k->KW; b++) {
-      LLVMValueRef sv = load(c, src, iadd(c, srow, affine(c, d, ds, b * bs + soff)));
-      acc = ffadd(c, acc, ffmul(c, sv, wv[b]));
+      LLVMValueRef sv = cg_load(c, src, cg_iadd(c, srow, affine(c, d, ds, b * bs + soff)));
+      acc = cg_fadd(c, acc, cg_fmul(c, sv, wv[b]));
     }
-    store(c, dst, iadd(c, drow, d), acc);
-    loop_end(c, &l);
+    cg_store(c, dst, cg_iadd(c, drow, d), acc);
+    cg_loop_end(c, &l);
   }
   for (int64_t b = 0; b < k->KW; b++) {
     int64_t lo, hi;
@@ -225,10 +161,10 @@ static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMV
     int64_t edge[2][2] = {{lo, hi < mid_lo ? hi : mid_lo}, {lo > mid_hi ? lo : mid_hi, hi}};
     for (int e = 0; e < 2; e++) {
       if (edge[e][0] >= edge[e][1]) continue;
-      LLVMValueRef d = affine(c, loop_begin(c, &l, edge[e][1] - edge[e][0]), 1, edge[e][0]);
-      LLVMValueRef sv = load(c, src, iadd(c, srow, affine(c, d, ds, b * bs + soff)));
-      accumulate(c, dst, iadd(c, drow, d), ffmul(c, sv, wv[b]));
-      loop_end(c, &l);
+      LLVMValueRef d = affine(c, cg_loop_begin(c, &l, edge[e][1] - edge[e][0]), 1, edge[e][0]);
+      LLVMValueRef sv = cg_load(c, src, cg_iadd(c, srow, affine(c, d, ds, b * bs + soff)));
+      accumulate(c, dst, cg_iadd(c, drow, d), cg_fmul(c, sv, wv[b]));
+      cg_loop_end(c, &l);
     }
   }
   free(wv);
@@ -236,7 +172,7 @@ static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMV
 
 /* row offsets: ((p*P + q)*Q + r)*R */
 static LLVMValueRef row_of(Cg *c, LLVMValueRef p, int64_t P, LLVMValueRef q, int64_t Q, LLVMValueRef r, int64_t R) {
-  return affine(c, iadd(c, affine(c, iadd(c, affine(c, p, P, 0), q), Q, 0), r), R, 0);
+  return affine(c, cg_iadd(c, affine(c, cg_iadd(c, affine(c, p, P, 0), q), Q, 0), r), R, 0);
 }
 
 /* y[n,o,i,j] = sum_{c,a,b} x[n,c,i*sh+a-ph,j*sw+b-pw] w[o,c,a,b]:
@@ -244,26 +180,26 @@ static LLVMValueRef row_of(Cg *c, LLVMValueRef p, int64_t P, LLVMValueRef q, int
 static void emit_conv2d(Cg *c, const Node *node) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
-  Loop ln, lo, li, lc, la, lj;
-  LLVMValueRef n = loop_begin(c, &ln, k.N);
-  LLVMValueRef o = loop_begin(c, &lo, k.O);
-  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  CgLoop ln, lo, li, lc, la, lj;
+  LLVMValueRef n = cg_loop_begin(c, &ln, k.N);
+  LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
+  LLVMValueRef i = cg_loop_begin(c, &li, k.OH);
   LLVMValueRef yrow = row_of(c, n, k.O, o, k.OH, i, k.OW);
-  LLVMValueRef j = loop_begin(c, &lj, k.OW);
-  store(c, node, iadd(c, yrow, j), cf(c, 0));
-  loop_end(c, &lj);
-  LLVMValueRef ch = loop_begin(c, &lc, k.C);
-  LLVMValueRef a = loop_begin(c, &la, k.KH);
+  LLVMValueRef j = cg_loop_begin(c, &lj, k.OW);
+  cg_store(c, node, cg_iadd(c, yrow, j), cg_f32(c, 0));
+  cg_loop_end(c, &lj);
+  LLVMValueRef ch = cg_loop_begin(c, &lc, k.C);
+  LLVMValueRef a = cg_loop_begin(c, &la, k.KH);
   LLVMBasicBlockRef join;
   LLVMValueRef r = conv_row(c, &k, i, a, &join);
   row_taps(c, &k, false, node, yrow, x, row_of(c, n, k.C, ch, k.H, r, k.W), k.sw, 1, -k.pw, w,
            row_of(c, o, k.C, ch, k.KH, a, k.KW));
   conv_row_end(c, join);
-  loop_end(c, &la);
-  loop_end(c, &lc);
-  loop_end(c, &li);
-  loop_end(c, &lo);
-  loop_end(c, &ln);
+  cg_loop_end(c, &la);
+  cg_loop_end(c, &lc);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lo);
+  cg_loop_end(c, &ln);
 }
 
 /* conv2d_grad_input(g, w) -> dx, the transpose of emit_conv2d's loop:
@@ -274,13 +210,13 @@ static void emit_conv2d_grad_input(Cg *c, const Node *node) {
   const Node *g = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&node->type, &w->type, &g->type, node);
   zero_fill(c, node);
-  Loop ln, lo, li, lc, la, lj;
-  LLVMValueRef n = loop_begin(c, &ln, k.N);
-  LLVMValueRef o = loop_begin(c, &lo, k.O);
-  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  CgLoop ln, lo, li, lc, la, lj;
+  LLVMValueRef n = cg_loop_begin(c, &ln, k.N);
+  LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
+  LLVMValueRef i = cg_loop_begin(c, &li, k.OH);
   LLVMValueRef grow = row_of(c, n, k.O, o, k.OH, i, k.OW);
-  LLVMValueRef ch = loop_begin(c, &lc, k.C);
-  LLVMValueRef a = loop_begin(c, &la, k.KH);
+  LLVMValueRef ch = cg_loop_begin(c, &lc, k.C);
+  LLVMValueRef a = cg_loop_begin(c, &la, k.KH);
   LLVMBasicBlockRef join;
   LLVMValueRef r = conv_row(c, &k, i, a, &join);
   LLVMValueRef xrow = row_of(c, n, k.C, ch, k.H, r, k.W), wrow = row_of(c, o, k.C, ch, k.KH, a, k.KW);
@@ -291,19 +227,19 @@ static void emit_conv2d_grad_input(Cg *c, const Node *node) {
       int64_t lo_j, hi_j;
       col_range(&k, b, &lo_j, &hi_j);
       if (lo_j >= hi_j) continue;
-      LLVMValueRef wv = load(c, w, affine(c, wrow, 1, b));
-      LLVMValueRef jj = affine(c, loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
-      LLVMValueRef gv = load(c, g, iadd(c, grow, jj));
-      accumulate(c, node, iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)), ffmul(c, gv, wv));
-      loop_end(c, &lj);
+      LLVMValueRef wv = cg_load(c, w, affine(c, wrow, 1, b));
+      LLVMValueRef jj = affine(c, cg_loop_begin(c, &lj, hi_j - lo_j), 1, lo_j);
+      LLVMValueRef gv = cg_load(c, g, cg_iadd(c, grow, jj));
+      accumulate(c, node, cg_iadd(c, xrow, affine(c, jj, k.sw, b - k.pw)), cg_fmul(c, gv, wv));
+      cg_loop_end(c, &lj);
     }
   }
   conv_row_end(c, join);
-  loop_end(c, &la);
-  loop_end(c, &lc);
-  loop_end(c, &li);
-  loop_end(c, &lo);
-  loop_end(c, &ln);
+  cg_loop_end(c, &la);
+  cg_loop_end(c, &lc);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lo);
+  cg_loop_end(c, &ln);
 }
 
 /* conv2d_grad_weight(x, g) -> dw[o,c,a,b] = sum_{n,i,j} x[n,c,i*sh+a-ph,j*sw+b-pw] g[n,o,i,j]:
@@ -318,24 +254,24 @@ static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
   LLVMValueRef *acc = calloc((size_t)k.KW, sizeof *acc);
   NNCC_ASSERT(acc);
   for (int64_t b = 0; b < k.KW; b++) acc[b] = entry_alloca(c, c->f32);
-  Loop lo, lc, la, ln, li, lj;
-  LLVMValueRef o = loop_begin(c, &lo, k.O);
-  LLVMValueRef ch = loop_begin(c, &lc, k.C);
-  LLVMValueRef a = loop_begin(c, &la, k.KH);
-  for (int64_t b = 0; b < k.KW; b++) LLVMBuildStore(c->b, cf(c, 0), acc[b]);
-  LLVMValueRef n = loop_begin(c, &ln, k.N);
-  LLVMValueRef i = loop_begin(c, &li, k.OH);
+  CgLoop lo, lc, la, ln, li, lj;
+  LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
+  LLVMValueRef ch = cg_loop_begin(c, &lc, k.C);
+  LLVMValueRef a = cg_loop_begin(c, &la, k.KH);
+  for (int64_t b = 0; b < k.KW; b++) LLVMBuildStore(c->b, cg_f32(c, 0), acc[b]);
+  LLVMValueRef n = cg_loop_begin(c, &ln, k.N);
+  LLVMValueRef i = cg_loop_begin(c, &li, k.OH);
   LLVMBasicBlockRef join;
   LLVMValueRef r = conv_row(c, &k, i, a, &join);
   LLVMValueRef xrow = row_of(c, n, k.C, ch, k.H, r, k.W), grow = row_of(c, n, k.O, o, k.OH, i, k.OW);
   if (mid_lo < mid_hi) {
-    LLVMValueRef j = affine(c, loop_begin(c, &lj, mid_hi - mid_lo), 1, mid_lo);
-    LLVMValueRef gv = load(c, g, iadd(c, grow, j));
+    LLVMValueRef j = affine(c, cg_loop_begin(c, &lj, mid_hi - mid_lo), 1, mid_lo);
+    LLVMValueRef gv = cg_load(c, g, cg_iadd(c, grow, j));
     for (int64_t b = 0; b < k.KW; b++) {
-      LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), gv);
-      LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
+      LLVMValueRef p = cg_fmul(c, cg_load(c, x, cg_iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), gv);
+      LLVMBuildStore(c->b, cg_fadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
     }
-    loop_end(c, &lj);
+    cg_loop_end(c, &lj);
   }
   for (int64_t b = 0; b < k.KW; b++) {
     int64_t lo_j, hi_j;
@@ -343,20 +279,20 @@ static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
     int64_t edge[2][2] = {{lo_j, hi_j < mid_lo ? hi_j : mid_lo}, {lo_j > mid_hi ? lo_j : mid_hi, hi_j}};
     for (int e = 0; e < 2; e++) {
       if (edge[e][0] >= edge[e][1]) continue;
-      LLVMValueRef j = affine(c, loop_begin(c, &lj, edge[e][1] - edge[e][0]), 1, edge[e][0]);
-      LLVMValueRef p = ffmul(c, load(c, x, iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), load(c, g, iadd(c, grow, j)));
-      LLVMBuildStore(c->b, ffadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
-      loop_end(c, &lj);
+      LLVMValueRef j = affine(c, cg_loop_begin(c, &lj, edge[e][1] - edge[e][0]), 1, edge[e][0]);
+      LLVMValueRef p = cg_fmul(c, cg_load(c, x, cg_iadd(c, xrow, affine(c, j, k.sw, b - k.pw))), cg_load(c, g, cg_iadd(c, grow, j)));
+      LLVMBuildStore(c->b, cg_fadd(c, LLVMBuildLoad2(c->b, c->f32, acc[b], ""), p), acc[b]);
+      cg_loop_end(c, &lj);
     }
   }
   conv_row_end(c, join);
-  loop_end(c, &li);
-  loop_end(c, &ln);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &ln);
   LLVMValueRef wrow = row_of(c, o, k.C, ch, k.KH, a, k.KW);
-  for (int64_t b = 0; b < k.KW; b++) store(c, node, affine(c, wrow, 1, b), LLVMBuildLoad2(c->b, c->f32, acc[b], ""));
-  loop_end(c, &la);
-  loop_end(c, &lc);
-  loop_end(c, &lo);
+  for (int64_t b = 0; b < k.KW; b++) cg_store(c, node, affine(c, wrow, 1, b), LLVMBuildLoad2(c->b, c->f32, acc[b], ""));
+  cg_loop_end(c, &la);
+  cg_loop_end(c, &lc);
+  cg_loop_end(c, &lo);
   free(acc);
 }
 
@@ -384,21 +320,21 @@ static LLVMValueRef beats(Cg *c, LLVMValueRef v, LLVMValueRef m) {
 static LLVMValueRef window_argmax(Cg *c, const Pool *p, const Node *x, LLVMValueRef q, LLVMValueRef i,
                                   LLVMValueRef j) {
   LLVMValueRef best = entry_alloca(c, c->f32), at = entry_alloca(c, c->i64);
-  LLVMValueRef start = iadd(c, affine(c, iadd(c, affine(c, q, p->H, 0), affine(c, i, p->sh, 0)), p->W, 0),
+  LLVMValueRef start = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p->H, 0), affine(c, i, p->sh, 0)), p->W, 0),
                             affine(c, j, p->sw, 0));
-  LLVMBuildStore(c->b, load(c, x, start), best);
+  LLVMBuildStore(c->b, cg_load(c, x, start), best);
   LLVMBuildStore(c->b, start, at);
-  Loop la, lb;
-  LLVMValueRef a = loop_begin(c, &la, p->kh);
-  LLVMValueRef row = iadd(c, start, affine(c, a, p->W, 0));
-  LLVMValueRef b = loop_begin(c, &lb, p->kw);
-  LLVMValueRef here = iadd(c, row, b);
-  LLVMValueRef v = load(c, x, here), m = LLVMBuildLoad2(c->b, c->f32, best, "");
+  CgLoop la, lb;
+  LLVMValueRef a = cg_loop_begin(c, &la, p->kh);
+  LLVMValueRef row = cg_iadd(c, start, affine(c, a, p->W, 0));
+  LLVMValueRef b = cg_loop_begin(c, &lb, p->kw);
+  LLVMValueRef here = cg_iadd(c, row, b);
+  LLVMValueRef v = cg_load(c, x, here), m = LLVMBuildLoad2(c->b, c->f32, best, "");
   LLVMValueRef better = beats(c, v, m);
   LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, m, ""), best);
   LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, here, LLVMBuildLoad2(c->b, c->i64, at, ""), ""), at);
-  loop_end(c, &lb);
-  loop_end(c, &la);
+  cg_loop_end(c, &lb);
+  cg_loop_end(c, &la);
   return LLVMBuildLoad2(c->b, c->i64, at, "");
 }
 
@@ -409,32 +345,32 @@ static void emit_pool(Cg *c, const Node *node) {
   const Node *x = node->in[0];
   Pool p = pool_dims(&x->type, &node->type, node);
   bool is_max = node->op == OP_MAX_POOL2D;
-  Loop lq, li, la, lb, lj;
-  LLVMValueRef q = loop_begin(c, &lq, p.NC);
-  LLVMValueRef i = loop_begin(c, &li, p.OH);
-  LLVMValueRef yrow = affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
-  LLVMValueRef xrow0 = affine(c, iadd(c, affine(c, q, p.H, 0), affine(c, i, p.sh, 0)), p.W, 0);
-  LLVMValueRef j = loop_begin(c, &lj, p.OW);
-  store(c, node, iadd(c, yrow, j), is_max ? load(c, x, iadd(c, xrow0, affine(c, j, p.sw, 0))) : cf(c, 0));
-  loop_end(c, &lj);
-  LLVMValueRef a = loop_begin(c, &la, p.kh);
-  LLVMValueRef b = loop_begin(c, &lb, p.kw);
-  LLVMValueRef xrow = iadd(c, iadd(c, xrow0, affine(c, a, p.W, 0)), b);
-  j = loop_begin(c, &lj, p.OW);
-  LLVMValueRef at = iadd(c, yrow, j), v = load(c, x, iadd(c, xrow, affine(c, j, p.sw, 0)));
-  LLVMValueRef m = load(c, node, at);
-  store(c, node, at, is_max ? LLVMBuildSelect(c->b, beats(c, v, m), v, m, "") : ffadd(c, m, v));
-  loop_end(c, &lj);
-  loop_end(c, &lb);
-  loop_end(c, &la);
+  CgLoop lq, li, la, lb, lj;
+  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
+  LLVMValueRef yrow = affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
+  LLVMValueRef xrow0 = affine(c, cg_iadd(c, affine(c, q, p.H, 0), affine(c, i, p.sh, 0)), p.W, 0);
+  LLVMValueRef j = cg_loop_begin(c, &lj, p.OW);
+  cg_store(c, node, cg_iadd(c, yrow, j), is_max ? cg_load(c, x, cg_iadd(c, xrow0, affine(c, j, p.sw, 0))) : cg_f32(c, 0));
+  cg_loop_end(c, &lj);
+  LLVMValueRef a = cg_loop_begin(c, &la, p.kh);
+  LLVMValueRef b = cg_loop_begin(c, &lb, p.kw);
+  LLVMValueRef xrow = cg_iadd(c, cg_iadd(c, xrow0, affine(c, a, p.W, 0)), b);
+  j = cg_loop_begin(c, &lj, p.OW);
+  LLVMValueRef at = cg_iadd(c, yrow, j), v = cg_load(c, x, cg_iadd(c, xrow, affine(c, j, p.sw, 0)));
+  LLVMValueRef m = cg_load(c, node, at);
+  cg_store(c, node, at, is_max ? LLVMBuildSelect(c->b, beats(c, v, m), v, m, "") : cg_fadd(c, m, v));
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &lb);
+  cg_loop_end(c, &la);
   if (!is_max) {
-    j = loop_begin(c, &lj, p.OW);
-    at = iadd(c, yrow, j);
-    store(c, node, at, ffdiv(c, load(c, node, at), cf(c, (double)(p.kh * p.kw))));
-    loop_end(c, &lj);
+    j = cg_loop_begin(c, &lj, p.OW);
+    at = cg_iadd(c, yrow, j);
+    cg_store(c, node, at, cg_fdiv(c, cg_load(c, node, at), cg_f32(c, (double)(p.kh * p.kw))));
+    cg_loop_end(c, &lj);
   }
-  loop_end(c, &li);
-  loop_end(c, &lq);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lq);
 }
 
 /* max_pool2d_grad(x, g) -> dx: g to each window's first max;
@@ -444,17 +380,17 @@ static void emit_max_pool_route(Cg *c, const Node *node) {
   bool grad = node->op == OP_MAX_POOL2D_GRAD;
   Pool p = pool_dims(&x->type, grad ? &h->type : &node->type, node);
   if (grad) zero_fill(c, node);
-  Loop lq, li, lj;
-  LLVMValueRef q = loop_begin(c, &lq, p.NC);
-  LLVMValueRef i = loop_begin(c, &li, p.OH);
-  LLVMValueRef j = loop_begin(c, &lj, p.OW);
-  LLVMValueRef o = iadd(c, affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0), j);
+  CgLoop lq, li, lj;
+  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
+  LLVMValueRef j = cg_loop_begin(c, &lj, p.OW);
+  LLVMValueRef o = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0), j);
   LLVMValueRef at = window_argmax(c, &p, x, q, i, j);
-  if (grad) accumulate(c, node, at, load(c, h, o));
-  else store(c, node, o, load(c, h, at));
-  loop_end(c, &lj);
-  loop_end(c, &li);
-  loop_end(c, &lq);
+  if (grad) accumulate(c, node, at, cg_load(c, h, o));
+  else cg_store(c, node, o, cg_load(c, h, at));
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lq);
 }
 
 /* avg_pool2d_grad(g) -> dx: g / (kh kw) added over each window; per
@@ -463,21 +399,21 @@ static void emit_avg_pool_grad(Cg *c, const Node *node) {
   const Node *g = node->in[0];
   Pool p = pool_dims(&node->type, &g->type, node);
   zero_fill(c, node);
-  Loop lq, li, la, lb, lj;
-  LLVMValueRef q = loop_begin(c, &lq, p.NC);
-  LLVMValueRef i = loop_begin(c, &li, p.OH);
-  LLVMValueRef grow = affine(c, iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
-  LLVMValueRef a = loop_begin(c, &la, p.kh);
-  LLVMValueRef b = loop_begin(c, &lb, p.kw);
-  LLVMValueRef xrow = iadd(c, affine(c, iadd(c, affine(c, q, p.H, 0), iadd(c, affine(c, i, p.sh, 0), a)), p.W, 0), b);
-  LLVMValueRef j = loop_begin(c, &lj, p.OW);
-  LLVMValueRef share = ffdiv(c, load(c, g, iadd(c, grow, j)), cf(c, (double)(p.kh * p.kw)));
-  accumulate(c, node, iadd(c, xrow, affine(c, j, p.sw, 0)), share);
-  loop_end(c, &lj);
-  loop_end(c, &lb);
-  loop_end(c, &la);
-  loop_end(c, &li);
-  loop_end(c, &lq);
+  CgLoop lq, li, la, lb, lj;
+  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
+  LLVMValueRef grow = affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
+  LLVMValueRef a = cg_loop_begin(c, &la, p.kh);
+  LLVMValueRef b = cg_loop_begin(c, &lb, p.kw);
+  LLVMValueRef xrow = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p.H, 0), cg_iadd(c, affine(c, i, p.sh, 0), a)), p.W, 0), b);
+  LLVMValueRef j = cg_loop_begin(c, &lj, p.OW);
+  LLVMValueRef share = cg_fdiv(c, cg_load(c, g, cg_iadd(c, grow, j)), cg_f32(c, (double)(p.kh * p.kw)));
+  accumulate(c, node, cg_iadd(c, xrow, affine(c, j, p.sw, 0)), share);
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &lb);
+  cg_loop_end(c, &la);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lq);
 }
 
 /* ------------------------------------------------------------------ API */
