@@ -9,6 +9,7 @@
  * every failure returns "FILE: reason" in the caller's buffer. Nothing
  * here prints or exits. */
 #include "runtime/data.h"
+#include "runtime/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,31 +29,8 @@
 #define MAX_ELEMS ((int64_t)1 << 31)
 #define CHUNK (1 << 20) /* bytes per read; a multiple of every element size */
 
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return 1;
-}
-
-/* A field or name from a file, fit to show in a message: at most 40
- * bytes, unprintable bytes as '?'. */
-static const char *show(const char *s, size_t len, char out[48]) {
-  size_t n = len < 40 ? len : 40;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-  }
-  if (len > n) {
-    memcpy(out + n, "...", 3);
-    n += 3;
-  }
-  out[n] = 0;
-  return out;
-}
+/* at most 40 bytes of a file's text in a message */
+static const char *show(const char *s, size_t len, char out[48]) { return rt_show(s, len, 40, out); }
 
 void rt_dataset_free(rt_dataset *ds) {
   if (!ds) return;
@@ -71,7 +49,7 @@ static int column_alloc(rt_column *c, bool is_int, int64_t width, int64_t n, con
   c->width = width;
   size_t bytes = (size_t)(n * width) * 4;
   void *p = malloc(bytes ? bytes : 1);
-  if (!p) return fail(err, err_size, "%s: out of memory (%zu bytes)", what, bytes);
+  if (!p) return rt_fail(err, err_size, "%s: out of memory (%zu bytes)", what, bytes);
   if (is_int) c->i = p;
   else c->f = p;
   return 0;
@@ -80,16 +58,16 @@ static int column_alloc(rt_column *c, bool is_int, int64_t width, int64_t n, con
 static int dataset_begin(rt_dataset *out, int n_cols, const char *what, char *err,
                          size_t err_size) {
   *out = (rt_dataset){0};
-  if (n_cols <= 0) return fail(err, err_size, "%s: no columns requested", what);
+  if (n_cols <= 0) return rt_fail(err, err_size, "%s: no columns requested", what);
   out->columns = calloc((size_t)n_cols, sizeof *out->columns);
-  if (!out->columns) return fail(err, err_size, "%s: out of memory", what);
+  if (!out->columns) return rt_fail(err, err_size, "%s: out of memory", what);
   out->n_columns = n_cols;
   return 0;
 }
 
 static int check_width(const rt_column_spec *s, const char *what, char *err, size_t err_size) {
   if (s->width < 1 || s->width > MAX_ELEMS)
-    return fail(err, err_size, "%s: bad column width %lld", what, (long long)s->width);
+    return rt_fail(err, err_size, "%s: bad column width %lld", what, (long long)s->width);
   return 0;
 }
 
@@ -100,13 +78,13 @@ static int check_width(const rt_column_spec *s, const char *what, char *err, siz
 static gzFile open_gz(const char *path, char *err, size_t err_size) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
-    fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     return NULL;
   }
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) {
     close(fd);
-    fail(err, err_size, "%s: cannot open: out of memory", path);
+    rt_fail(err, err_size, "%s: cannot open: out of memory", path);
     return NULL;
   }
   gzbuffer(gz, 128 * 1024);
@@ -131,11 +109,11 @@ static int read_some(gzFile gz, const char *path, void *buf, size_t len, size_t 
     int code;
     const char *msg = gzerror(gz, &code);
     if (code == Z_BUF_ERROR) return 0;  /* "unexpected end of file" */
-    if (code == Z_ERRNO) return fail(err, err_size, "%s: cannot read: %s", path, strerror(errno));
+    if (code == Z_ERRNO) return rt_fail(err, err_size, "%s: cannot read: %s", path, strerror(errno));
     /* zlib names the stream "<fd:3>: "; the path is named already */
     const char *colon = msg && msg[0] == '<' ? strstr(msg, ": ") : NULL;
     if (colon) msg = colon + 2;
-    return fail(err, err_size, "%s: corrupt gzip data (%s)", path, msg ? msg : "?");
+    return rt_fail(err, err_size, "%s: corrupt gzip data (%s)", path, msg ? msg : "?");
   }
   return 0;
 }
@@ -146,7 +124,7 @@ static int read_exact(gzFile gz, const char *path, void *buf, size_t len, const 
   size_t got;
   if (read_some(gz, path, buf, len, &got, err, err_size)) return 1;
   if (got < len)
-    return fail(err, err_size, "%s: truncated: expected %zu bytes of %s, got %zu", path, len,
+    return rt_fail(err, err_size, "%s: truncated: expected %zu bytes of %s, got %zu", path, len,
                 what, got);
   return 0;
 }
@@ -161,13 +139,13 @@ static int read_all(const char *path, int64_t cap, char **buf, int64_t *len, cha
   if (!gz) return 1;
   size_t n = 0, size = 1 << 16;
   char *b = malloc(size);
-  int rc = b ? 0 : fail(err, err_size, "%s: out of memory", path);
+  int rc = b ? 0 : rt_fail(err, err_size, "%s: out of memory", path);
   while (!rc) {
     if (size - n < 2) {  /* full: grow, to at most cap + 2 so that cap + 1 bytes show */
       size_t ns = (int64_t)size * 2 > cap + 2 ? (size_t)cap + 2 : size * 2;
       char *nb = realloc(b, ns);
       if (!nb) {
-        rc = fail(err, err_size, "%s: out of memory", path);
+        rc = rt_fail(err, err_size, "%s: out of memory", path);
         break;
       }
       b = nb;
@@ -177,7 +155,7 @@ static int read_all(const char *path, int64_t cap, char **buf, int64_t *len, cha
     rc = read_some(gz, path, b + n, want, &got, err, err_size);
     n += got;
     if (!rc && (int64_t)n > cap)
-      rc = fail(err, err_size, "%s: too large (the limit is %lld bytes)", path, (long long)cap);
+      rc = rt_fail(err, err_size, "%s: too large (the limit is %lld bytes)", path, (long long)cap);
     if (got < want) break;  /* end of file */
   }
   gzclose(gz);
@@ -234,11 +212,11 @@ static int store_elems(const unsigned char *raw, int64_t count, int64_t first, E
     if (c->is_int) {
       if (is_float) {
         if (!(fv == floor(fv) && fv >= INT32_MIN && fv <= INT32_MAX))
-          return fail(err, err_size, "%s: sample %lld: %g is not an int32 value", path,
+          return rt_fail(err, err_size, "%s: sample %lld: %g is not an int32 value", path,
                       (long long)(at / c->width), fv);
         iv = (int64_t)fv;
       } else if (iv < INT32_MIN || iv > INT32_MAX) {
-        return fail(err, err_size, "%s: sample %lld: %lld is not an int32 value", path,
+        return rt_fail(err, err_size, "%s: sample %lld: %lld is not an int32 value", path,
                     (long long)(at / c->width), (long long)iv);
       }
       c->i[at] = (int32_t)iv;
@@ -257,7 +235,7 @@ static int read_column(gzFile gz, const char *path, ElemType t, bool big_endian,
   int es = elem_size[t];
   int64_t total = n * s->width, done = 0;
   unsigned char *buf = malloc(CHUNK);
-  if (!buf) return fail(err, err_size, "%s: out of memory", path);
+  if (!buf) return rt_fail(err, err_size, "%s: out of memory", path);
   int rc = 0;
   while (!rc && done < total) {
     int64_t count = total - done;
@@ -265,7 +243,7 @@ static int read_column(gzFile gz, const char *path, ElemType t, bool big_endian,
     size_t got;
     rc = read_some(gz, path, buf, (size_t)(count * es), &got, err, err_size);
     if (!rc && got < (size_t)(count * es))
-      rc = fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
+      rc = rt_fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
                 (long long)(total * es), (long long)(done * es + (int64_t)got));
     if (!rc)
       rc = store_elems(buf, count, done, t, big_endian, c, scale, path, err, err_size);
@@ -285,11 +263,11 @@ static int check_dims(const char *path, const int64_t *dims, int rank, const rt_
     else per *= dims[d];
   }
   if (per > MAX_ELEMS || (per && total > MAX_ELEMS / per))
-    return fail(err, err_size, "%s: too large: more than 2^31 values", path);
+    return rt_fail(err, err_size, "%s: too large: more than 2^31 values", path);
   if (per != s->width)
-    return fail(err, err_size, "%s: a sample has %lld values but the input needs %lld", path,
+    return rt_fail(err, err_size, "%s: a sample has %lld values but the input needs %lld", path,
                 (long long)per, (long long)s->width);
-  if (total == 0) return fail(err, err_size, "%s: no samples", path);
+  if (total == 0) return rt_fail(err, err_size, "%s: no samples", path);
   *n = total;
   return 0;
 }
@@ -298,7 +276,7 @@ static int check_dims(const char *path, const int64_t *dims, int rank, const rt_
 static int check_n(const rt_column_spec *cols, int c, int64_t n, int64_t n0, char *err,
                    size_t err_size) {
   if (c > 0 && n != n0)
-    return fail(err, err_size, "%s: %lld samples but %s has %lld", cols[0].path, (long long)n0,
+    return rt_fail(err, err_size, "%s: %lld samples but %s has %lld", cols[0].path, (long long)n0,
                 cols[c].path, (long long)n);
   return 0;
 }
@@ -329,7 +307,7 @@ static int load_idx_column(const rt_column_spec *cols, int c, double scale, rt_d
     default: rank = 0; break;
     }
     if (magic[0] || magic[1] || rank == 0)
-      rc = fail(err, err_size, "%s: not an IDX file (bad magic 0x%02x%02x%02x%02x)", s->path,
+      rc = rt_fail(err, err_size, "%s: not an IDX file (bad magic 0x%02x%02x%02x%02x)", s->path,
                 magic[0], magic[1], magic[2], magic[3]);
   }
   if (!rc) rc = read_exact(gz, s->path, dimb, (size_t)rank * 4, "header", err, err_size);
@@ -352,7 +330,7 @@ int rt_load_idx(const rt_column_spec *cols, int n_cols, double scale, rt_dataset
   if (dataset_begin(out, n_cols, "idx", err, err_size)) return 1;
   for (int c = 0; c < n_cols; c++) {
     if (check_width(&cols[c], cols[c].path ? cols[c].path : "idx", err, err_size) ||
-        (!cols[c].path && fail(err, err_size, "idx: column %d has no file", c)) ||
+        (!cols[c].path && rt_fail(err, err_size, "idx: column %d has no file", c)) ||
         load_idx_column(cols, c, scale, out, err, err_size)) {
       rt_dataset_free(out);
       return 1;
@@ -460,7 +438,7 @@ static int parse_npy_header(const char *path, const char *text, size_t len, NpyH
       if (ok && vlen >= sizeof h->descr) vlen = sizeof h->descr - 1;
       if (ok) memcpy(h->descr, val, vlen), h->descr[vlen] = 0;
       if (!ok && (skip_ws(&c), c.p < c.end && *c.p == '['))
-        return fail(err, err_size, "%s: structured arrays are not supported", path);
+        return rt_fail(err, err_size, "%s: structured arrays are not supported", path);
     } else if (klen == 13 && !memcmp(key, "fortran_order", 13)) {
       if (py_word(&c, "True")) h->fortran = 1;
       else if (py_word(&c, "False")) h->fortran = 0;
@@ -482,7 +460,7 @@ static int parse_npy_header(const char *path, const char *text, size_t len, NpyH
   }
   if (!ok) {
     char shown[48];
-    return fail(err, err_size, "%s: bad NPY header (%s): %s", path, why ? why : "syntax",
+    return rt_fail(err, err_size, "%s: bad NPY header (%s): %s", path, why ? why : "syntax",
                 show(text, len, shown));
   }
   return 0;
@@ -501,9 +479,9 @@ static int npy_type(const char *path, const char *descr, ElemType *t, char *err,
     }
   char shown[48];
   if (descr[0] == '>')
-    return fail(err, err_size, "%s: big-endian data ('%s') is not supported", path,
+    return rt_fail(err, err_size, "%s: big-endian data ('%s') is not supported", path,
                 show(descr, strlen(descr), shown));
-  return fail(err, err_size, "%s: unsupported dtype '%s' (use f4, f8, i4, i8 or u1)", path,
+  return rt_fail(err, err_size, "%s: unsupported dtype '%s' (use f4, f8, i4, i8 or u1)", path,
               show(descr, strlen(descr), shown));
 }
 
@@ -518,9 +496,9 @@ static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, c
   char *text = NULL;
   int rc = read_exact(gz, s->path, pre, 10, "header", err, err_size);
   if (!rc && memcmp(pre, "\x93NUMPY", 6))
-    rc = fail(err, err_size, "%s: not an NPY file (bad magic)", s->path);
+    rc = rt_fail(err, err_size, "%s: not an NPY file (bad magic)", s->path);
   if (!rc && (pre[6] < 1 || pre[6] > 3))
-    rc = fail(err, err_size, "%s: unsupported NPY version %d.%d", s->path, pre[6], pre[7]);
+    rc = rt_fail(err, err_size, "%s: unsupported NPY version %d.%d", s->path, pre[6], pre[7]);
   size_t hlen = 0;
   if (!rc) {
     if (pre[6] == 1) {
@@ -529,10 +507,10 @@ static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, c
       rc = read_exact(gz, s->path, pre + 10, 2, "header", err, err_size);
       hlen = (size_t)load_bits(pre + 8, 4, false);
       if (!rc && hlen > (1 << 20))
-        rc = fail(err, err_size, "%s: bad NPY header (%zu bytes long)", s->path, hlen);
+        rc = rt_fail(err, err_size, "%s: bad NPY header (%zu bytes long)", s->path, hlen);
     }
   }
-  if (!rc && !(text = malloc(hlen + 1))) rc = fail(err, err_size, "%s: out of memory", s->path);
+  if (!rc && !(text = malloc(hlen + 1))) rc = rt_fail(err, err_size, "%s: out of memory", s->path);
   if (!rc) rc = read_exact(gz, s->path, text, hlen, "header", err, err_size);
   NpyHeader h;
   ElemType t = EL_U8;
@@ -543,10 +521,10 @@ static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, c
     int big = 0;
     for (int d = 0; d < h.rank; d++) big += h.dims[d] > 1;
     if (big > 1)  /* with one dimension above 1 the layouts agree */
-      rc = fail(err, err_size, "%s: Fortran-order arrays are not supported", s->path);
+      rc = rt_fail(err, err_size, "%s: Fortran-order arrays are not supported", s->path);
   }
   if (!rc && h.rank == 0)
-    rc = fail(err, err_size, "%s: a 0-d array has no samples", s->path);
+    rc = rt_fail(err, err_size, "%s: a 0-d array has no samples", s->path);
   if (!rc) rc = check_dims(s->path, h.dims, h.rank, s, &n, err, err_size);
   if (!rc) rc = check_n(cols, c, n, out->n, err, err_size);
   if (!rc) {
@@ -563,7 +541,7 @@ int rt_load_npy(const rt_column_spec *cols, int n_cols, rt_dataset *out, char *e
   if (dataset_begin(out, n_cols, "npy", err, err_size)) return 1;
   for (int c = 0; c < n_cols; c++) {
     if (check_width(&cols[c], cols[c].path ? cols[c].path : "npy", err, err_size) ||
-        (!cols[c].path && fail(err, err_size, "npy: column %d has no file", c)) ||
+        (!cols[c].path && rt_fail(err, err_size, "npy: column %d has no file", c)) ||
         load_npy_column(cols, c, out, err, err_size)) {
       rt_dataset_free(out);
       return 1;
@@ -626,13 +604,13 @@ static int csv_grow(rt_dataset *out, int64_t rows, int64_t *cap, const char *pat
   for (int c = 0; c < out->n_columns; c++) {
     const rt_column *col = &out->columns[c];
     if (nc * col->width > MAX_ELEMS) nc = MAX_ELEMS / col->width;
-    if (nc <= rows) return fail(err, err_size, "%s: too large: more than 2^31 values", path);
+    if (nc <= rows) return rt_fail(err, err_size, "%s: too large: more than 2^31 values", path);
   }
   for (int c = 0; c < out->n_columns; c++) {
     rt_column *col = &out->columns[c];
     void *old = col->is_int ? (void *)col->i : (void *)col->f;
     void *np = realloc(old, (size_t)(nc * col->width) * 4);
-    if (!np) return fail(err, err_size, "%s: out of memory", path);
+    if (!np) return rt_fail(err, err_size, "%s: out of memory", path);
     if (col->is_int) col->i = np;
     else col->f = np;
   }
@@ -655,7 +633,7 @@ static int csv_store(rt_dataset *out, const rt_column_spec *cols, const Field *f
                             ? "is not an integer"
                             : NULL;
       if (why)
-        return fail(err, err_size, "%s:%lld: column %lld: '%s' %s", path, (long long)line,
+        return rt_fail(err, err_size, "%s:%lld: column %lld: '%s' %s", path, (long long)line,
                     (long long)j, show(f.s, f.len, shown), why);
       int64_t at = row * col->width + (j - cols[c].col_lo);
       if (col->is_int) col->i[at] = (int32_t)v;
@@ -685,7 +663,7 @@ static int csv_rows(const char *buf, int64_t len, const rt_column_spec *cols, in
     while (s < e && is_blank(*s)) s++;
     if (s == e) continue;  /* blank */
     if (split_fields(s, e, &fields, &fcap, &nf)) {
-      rc = fail(err, err_size, "%s: out of memory", path);
+      rc = rt_fail(err, err_size, "%s: out of memory", path);
       break;
     }
     if (first) {
@@ -696,14 +674,14 @@ static int csv_rows(const char *buf, int64_t len, const rt_column_spec *cols, in
       if (!numbers) continue;  /* the header */
     }
     if ((int64_t)nf < need)
-      rc = fail(err, err_size, "%s:%lld: expected at least %lld columns, found %zu", path,
+      rc = rt_fail(err, err_size, "%s:%lld: expected at least %lld columns, found %zu", path,
                 (long long)line, (long long)need, nf);
     if (!rc) rc = csv_grow(out, rows, &row_cap, path, err, err_size);
     if (!rc) rc = csv_store(out, cols, fields, rows, line, path, err, err_size);
     rows++;
   }
   free(fields);
-  if (!rc && rows == 0) rc = fail(err, err_size, "%s: no data rows", path);
+  if (!rc && rows == 0) rc = rt_fail(err, err_size, "%s: no data rows", path);
   out->n = rows;
   return rc;
 }
@@ -718,10 +696,10 @@ int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dat
     const rt_column_spec *s = &cols[c];
     rc = check_width(s, path, err, err_size);
     if (!rc && (s->col_lo < 0 || s->col_hi <= s->col_lo || s->col_hi > 1000000))
-      rc = fail(err, err_size, "%s: bad column range [%lld:%lld]", path, (long long)s->col_lo,
+      rc = rt_fail(err, err_size, "%s: bad column range [%lld:%lld]", path, (long long)s->col_lo,
                 (long long)s->col_hi);
     if (!rc && s->col_hi - s->col_lo != s->width)
-      rc = fail(err, err_size, "%s: columns [%lld:%lld] give %lld values but the input needs %lld",
+      rc = rt_fail(err, err_size, "%s: columns [%lld:%lld] give %lld values but the input needs %lld",
                 path, (long long)s->col_lo, (long long)s->col_hi,
                 (long long)(s->col_hi - s->col_lo), (long long)s->width);
     if (s->col_hi > need) need = s->col_hi;
@@ -742,13 +720,13 @@ int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dat
 int rt_load_text(const char *path, int64_t t, rt_dataset *out, char *err, size_t err_size) {
   *out = (rt_dataset){0};
   if (t < 1 || t > MAX_ELEMS)
-    return fail(err, err_size, "%s: bad window length %lld", path, (long long)t);
+    return rt_fail(err, err_size, "%s: bad window length %lld", path, (long long)t);
   char *buf;
   int64_t len;
   if (read_all(path, MAX_ELEMS, &buf, &len, err, err_size)) return 1;
   if (len < t + 1) {
     free(buf);
-    return fail(err, err_size, "%s: %lld bytes, fewer than the %lld a window of %lld needs",
+    return rt_fail(err, err_size, "%s: %lld bytes, fewer than the %lld a window of %lld needs",
                 path, (long long)len, (long long)(t + 1), (long long)t);
   }
   int64_t n = (len - 1) / t;  /* windows at 0, t, 2t, ...: the last y ends at i+t+1 <= len */
@@ -780,15 +758,15 @@ int rt_load_synthetic(const char *kind, int64_t n, int64_t classes, double lo, d
               : !strcmp(kind, "xor")    ? 2
                                         : -1;
   if (which < 0)
-    return fail(err, err_size, "unknown synthetic data set '%s' (sine, spiral or xor)", kind);
-  if (n < 1) return fail(err, err_size, "%s: n must be positive, not %lld", kind, (long long)n);
+    return rt_fail(err, err_size, "unknown synthetic data set '%s' (sine, spiral or xor)", kind);
+  if (n < 1) return rt_fail(err, err_size, "%s: n must be positive, not %lld", kind, (long long)n);
   if (n > MAX_ELEMS / 2)
-    return fail(err, err_size, "%s: n = %lld is too large (the limit is 2^30)", kind,
+    return rt_fail(err, err_size, "%s: n = %lld is too large (the limit is 2^30)", kind,
                 (long long)n);
   if (which == 0 && !(isfinite(lo) && isfinite(hi)))
-    return fail(err, err_size, "sine: the range [%g, %g] is not finite", lo, hi);
+    return rt_fail(err, err_size, "sine: the range [%g, %g] is not finite", lo, hi);
   if (which == 1 && (classes < 1 || classes > 1000000))
-    return fail(err, err_size, "spiral: classes must be between 1 and 1000000, not %lld",
+    return rt_fail(err, err_size, "spiral: classes must be between 1 and 1000000, not %lld",
                 (long long)classes);
   if (dataset_begin(out, 2, kind, err, err_size)) return 1;
   bool y_int = which == 1;

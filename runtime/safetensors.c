@@ -12,6 +12,7 @@
  *
  * Linked into every generated library: libc only. */
 #include "runtime/safetensors.h"
+#include "runtime/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,31 +33,8 @@
 #define MAX_RANK 64
 #define MAX_VALUES ((int64_t)4 << 20)    /* JSON values in a header: ~400k tensors */
 
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return 1;
-}
-
-/* A name from a file, fit to show in a message: at most 60 bytes,
- * unprintable bytes as '?'. */
-static const char *show(const char *s, size_t len, char out[68]) {
-  size_t n = len < 60 ? len : 60;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-  }
-  if (len > n) {
-    memcpy(out + n, "...", 3);
-    n += 3;
-  }
-  out[n] = 0;
-  return out;
-}
+/* at most 60 bytes of a file's text in a message */
+static const char *show(const char *s, size_t len, char out[68]) { return rt_show(s, len, 60, out); }
 
 static bool host_is_little_endian(void) {
   const uint16_t one = 1;
@@ -209,8 +187,8 @@ static int create_temp(const char *path, char **tmp_out) {
 
 int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n, char *err,
                size_t err_size) {
-  if (!path) return fail(err, err_size, "checkpoint: no path");
-  if (n < 0 || (n > 0 && !t)) return fail(err, err_size, "%s: no tensors", path);
+  if (!path) return rt_fail(err, err_size, "checkpoint: no path");
+  if (n < 0 || (n > 0 && !t)) return rt_fail(err, err_size, "%s: no tensors", path);
   /* the header, with offsets in the order given */
   Buf h = {0};
   buf_put(&h, "{\"__metadata__\":{\"format\":\"nncc\",\"model\":", 41);
@@ -230,7 +208,7 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
       if (!strcmp(t[i].name, t[j].name)) why = "a tensor named twice";
     if (why) {
       free(h.s);
-      return fail(err, err_size, "%s: cannot save %s (tensor %d%s%s)", path, why, i,
+      return rt_fail(err, err_size, "%s: cannot save %s (tensor %d%s%s)", path, why, i,
                   t[i].name ? " " : "", t[i].name ? t[i].name : "");
     }
     buf_put(&h, ",", 1);
@@ -246,14 +224,14 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
   while (!h.oom && h.len % 8) buf_put(&h, " ", 1);  /* data starts 8-byte aligned */
   if (h.oom) {
     free(h.s);
-    return fail(err, err_size, "%s: out of memory", path);
+    return rt_fail(err, err_size, "%s: out of memory", path);
   }
 
   char *tmp = NULL;
   int fd = create_temp(path, &tmp);
   if (fd < 0) {
     free(h.s);
-    return fail(err, err_size, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    return rt_fail(err, err_size, "%s: cannot create a temporary file: %s", path, strerror(errno));
   }
   FILE *f = fdopen(fd, "wb");
   int e = 0;
@@ -282,14 +260,14 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
   if (!e && rename(tmp, path) != 0) {
     e = errno;
     unlink(tmp);
-    fail(err, err_size, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
+    rt_fail(err, err_size, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
     free(tmp);
     return 1;
   }
   if (e) {
     unlink(tmp);
     free(tmp);
-    return fail(err, err_size, "%s: cannot write: %s", path, strerror(e));
+    return rt_fail(err, err_size, "%s: cannot write: %s", path, strerror(e));
   }
   free(tmp);
   return 0;
@@ -681,22 +659,22 @@ static int entry_cmp_begin(const void *a, const void *b) {
 static int read_file(const char *path, unsigned char **buf, uint64_t *size, char *err,
                      size_t err_size) {
   FILE *f = fopen(path, "rb");
-  if (!f) return fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
     fclose(f);
-    return fail(err, err_size, "%s: not a regular file", path);
+    return rt_fail(err, err_size, "%s: not a regular file", path);
   }
   if ((uint64_t)st.st_size > MAX_FILE) {
     fclose(f);
-    return fail(err, err_size, "%s: too large (%lld bytes; the limit is 4 GiB)", path,
+    return rt_fail(err, err_size, "%s: too large (%lld bytes; the limit is 4 GiB)", path,
                 (long long)st.st_size);
   }
   *size = (uint64_t)st.st_size;
   *buf = malloc(*size ? *size : 1);
   if (!*buf) {
     fclose(f);
-    return fail(err, err_size, "%s: out of memory (%llu bytes)", path,
+    return rt_fail(err, err_size, "%s: out of memory (%llu bytes)", path,
                 (unsigned long long)*size);
   }
   size_t got = fread(*buf, 1, *size, f);
@@ -705,7 +683,7 @@ static int read_file(const char *path, unsigned char **buf, uint64_t *size, char
   if (got != *size) {  /* changed under us, or a read error */
     free(*buf);
     *buf = NULL;
-    return fail(err, err_size, "%s: cannot read: %s", path, e ? strerror(e) : "short read");
+    return rt_fail(err, err_size, "%s: cannot read: %s", path, e ? strerror(e) : "short read");
   }
   return 0;
 }
@@ -729,18 +707,18 @@ static int check_header(const char *path, const char *model, const JVal *root,
       bool ok = v->kind == J_OBJ;
       for (int m = 0; ok && m < v->n; m++) ok = v->items[m].kind == J_STR;
       if (!ok)
-        return fail(err, err_size, "%s: bad header: __metadata__ must map strings to strings",
+        return rt_fail(err, err_size, "%s: bad header: __metadata__ must map strings to strings",
                     path);
       continue;
     }
     const char *why = check_entry(key, v, &entries[k]);
     if (why)
-      return fail(err, err_size, "%s: bad header: tensor '%s' %s", path,
+      return rt_fail(err, err_size, "%s: bad header: tensor '%s' %s", path,
                   show(key->s, key->len, a), why);
   }
   /* the data: every tensor inside it, no two overlapping */
   Entry **by_begin = malloc(sizeof *by_begin * (size_t)(n_order ? n_order : 1));
-  if (!by_begin) return fail(err, err_size, "%s: out of memory", path);
+  if (!by_begin) return rt_fail(err, err_size, "%s: out of memory", path);
   for (int k = 0; k < n_order; k++) by_begin[k] = &entries[order[k]];
   qsort(by_begin, (size_t)n_order, sizeof *by_begin, entry_cmp_begin);
   int rc = 0;
@@ -749,12 +727,12 @@ static int check_header(const char *path, const char *model, const JVal *root,
   for (int k = 0; k < n_order && !rc; k++) {
     const Entry *e = by_begin[k];
     if (e->end > data_len)
-      rc = fail(err, err_size,
+      rc = rt_fail(err, err_size,
                 "%s: truncated: tensor '%s' ends at byte %llu of the data, which has %llu",
                 path, show(e->name->s, e->name->len, a), (unsigned long long)e->end,
                 (unsigned long long)data_len);
     else if (e->begin < reach && e->end > e->begin)
-      rc = fail(err, err_size, "%s: bad header: tensors '%s' and '%s' overlap", path,
+      rc = rt_fail(err, err_size, "%s: bad header: tensors '%s' and '%s' overlap", path,
                 show(reacher->name->s, reacher->name->len, a), show(e->name->s, e->name->len, b));
     if (e->end > reach) {
       reach = e->end;
@@ -767,10 +745,10 @@ static int check_header(const char *path, const char *model, const JVal *root,
   if (model) {
     const JVal *name = meta ? jget(meta, "model") : NULL;
     if (!name)
-      return fail(err, err_size, "%s: not an nncc checkpoint (no model name in __metadata__)",
+      return rt_fail(err, err_size, "%s: not an nncc checkpoint (no model name in __metadata__)",
                   path);
     if (name->str.len != strlen(model) || memcmp(name->str.s, model, name->str.len))
-      return fail(err, err_size, "%s: a checkpoint of model '%s', not '%s'", path,
+      return rt_fail(err, err_size, "%s: a checkpoint of model '%s', not '%s'", path,
                   show(name->str.s, name->str.len, a), model);
   }
   /* every requested tensor, found by binary search over the sorted names */
@@ -783,26 +761,26 @@ static int check_header(const char *path, const char *model, const JVal *root,
       else hi = mid;
     }
     if (lo == n_order || cmp_jstr(&root->keys[order[lo]], &want))
-      return fail(err, err_size, "%s: no tensor '%s'", path, t[i].name);
+      return rt_fail(err, err_size, "%s: no tensor '%s'", path, t[i].name);
     Entry *e = &entries[order[lo]];
     e->used = true;
     match[i] = order[lo];
     const char *dt = dtype_name(t[i].dtype);
     if (!dt || e->dtype->len != strlen(dt) || memcmp(e->dtype->s, dt, e->dtype->len))
-      return fail(err, err_size, "%s: tensor '%s' has dtype %s, the model has %s", path,
+      return rt_fail(err, err_size, "%s: tensor '%s' has dtype %s, the model has %s", path,
                   t[i].name, show(e->dtype->s, e->dtype->len, a), dt ? dt : "?");
     bool same = e->rank == t[i].rank;
     for (int d = 0; same && d < e->rank; d++) same = e->shape[d] == t[i].shape[d];
     if (!same) {
       char s1[256], s2[256];
-      return fail(err, err_size, "%s: tensor '%s' has shape %s, the model has %s", path,
+      return rt_fail(err, err_size, "%s: tensor '%s' has shape %s, the model has %s", path,
                   t[i].name, shape_str(e->shape, e->rank, s1, sizeof s1),
                   shape_str(t[i].shape, t[i].rank, s2, sizeof s2));
     }
   }
   for (int k = 0; k < n_order; k++)
     if (!entries[order[k]].used)
-      return fail(err, err_size, "%s: unexpected tensor '%s'", path,
+      return rt_fail(err, err_size, "%s: unexpected tensor '%s'", path,
                   show(root->keys[order[k]].s, root->keys[order[k]].len, a));
   return 0;
 }
@@ -811,15 +789,15 @@ static int check_header(const char *path, const char *model, const JVal *root,
 static int read_header(const char *path, const unsigned char *buf, uint64_t size, JVal *root,
                        uint64_t *hlen, char *err, size_t err_size) {
   if (size < 8)
-    return fail(err, err_size, "%s: truncated: %llu bytes, fewer than the 8 of the header size",
+    return rt_fail(err, err_size, "%s: truncated: %llu bytes, fewer than the 8 of the header size",
                 path, (unsigned long long)size);
   *hlen = 0;
   for (int k = 0; k < 8; k++) *hlen |= (uint64_t)buf[k] << (8 * k);
   if (*hlen > MAX_HEADER)
-    return fail(err, err_size, "%s: bad header: %llu bytes long (the limit is 100 MiB)", path,
+    return rt_fail(err, err_size, "%s: bad header: %llu bytes long (the limit is 100 MiB)", path,
                 (unsigned long long)*hlen);
   if (*hlen > size - 8)
-    return fail(err, err_size, "%s: truncated: a header of %llu bytes, but only %llu follow",
+    return rt_fail(err, err_size, "%s: truncated: a header of %llu bytes, but only %llu follow",
                 path, (unsigned long long)*hlen, (unsigned long long)(size - 8));
   const char *h = (const char *)buf + 8;
   JParser jp = {h, h, h + *hlen, 0, 0, ""};
@@ -832,17 +810,17 @@ static int read_header(const char *path, const unsigned char *buf, uint64_t size
     jp.p = jp.start;
     ok = jerr(&jp, "not a JSON object");
   }
-  if (!ok) return fail(err, err_size, "%s: bad header: %s", path, jp.msg);
+  if (!ok) return rt_fail(err, err_size, "%s: bad header: %s", path, jp.msg);
   return 0;
 }
 
 int rt_st_load(const char *path, const char *model, rt_st_tensor *t, int n, char *err,
                size_t err_size) {
-  if (!path) return fail(err, err_size, "checkpoint: no path");
-  if (n < 0 || (n > 0 && !t)) return fail(err, err_size, "%s: no tensors", path);
+  if (!path) return rt_fail(err, err_size, "checkpoint: no path");
+  if (n < 0 || (n > 0 && !t)) return rt_fail(err, err_size, "%s: no tensors", path);
   for (int i = 0; i < n; i++)
     if (!t[i].name || tensor_bytes(&t[i]) < 0 || (tensor_bytes(&t[i]) > 0 && !t[i].data))
-      return fail(err, err_size, "%s: cannot load into tensor %d (bad name, shape or buffer)",
+      return rt_fail(err, err_size, "%s: cannot load into tensor %d (bad name, shape or buffer)",
                   path, i);
   unsigned char *buf = NULL;
   uint64_t size = 0, hlen = 0;
@@ -860,10 +838,10 @@ int rt_st_load(const char *path, const char *model, rt_st_tensor *t, int n, char
     order = malloc(sizeof *order * items);
     match = malloc(sizeof *match * (size_t)(n ? n : 1));
     if (dup)
-      rc = fail(err, err_size, "%s: bad header: '%s' appears twice", path,
+      rc = rt_fail(err, err_size, "%s: bad header: '%s' appears twice", path,
                 show(dup->s, dup->len, a));
     else if (!sorted || !entries || !order || !match)
-      rc = fail(err, err_size, "%s: out of memory", path);
+      rc = rt_fail(err, err_size, "%s: out of memory", path);
   }
   if (!rc) {
     for (int k = 0; k < root.n; k++) {
