@@ -1,9 +1,24 @@
 /* driver.h - internal to the nncc driver: what the `train`, `eval` and
- * `bench` commands (train.c) take from the command line. */
+ * `bench` commands (train.c) take from the command line, and the two ways
+ * in to libnncc below its public API. */
 #ifndef NNCC_TOOLS_DRIVER_H
 #define NNCC_TOOLS_DRIVER_H
 
 #include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "tools/libnncc.h"
+
+/* libnncc.c for the driver, which parses the command line itself. A jit
+ * of m, which has been through the whole pass pipeline; m stays the
+ * driver's (it needs the train blocks and graphs) and must outlive the
+ * jit. NULL with a message in err. */
+nncc_jit *nncc_jit_from_module(Module *m, const CgOptions *o, char *err, size_t err_size);
+/* The whole pipeline on a fresh parse of src into the jit's own arena,
+ * with -D overrides the driver has parsed already; diagnostics as for
+ * nncc_compile_string. (`gradcheck --jit`: the driver's own module stops
+ * before autodiff.) */
+nncc_jit *nncc_jit_from_source(const char *path, const char *src, size_t len, const ElabOptions *eo,
+                               const CgOptions *o, char **diagnostics);
 
 typedef struct RunOptions {
   const char *file;       /* the .nn file (for messages) */

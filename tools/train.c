@@ -1,5 +1,5 @@
 /* train.c - `nncc train`, `nncc eval` and `nncc bench` (SPEC §3): the
- * model JIT-compiled into an nncc_model_api, the train block's data
+ * model JIT-compiled by libnncc into an nncc_model_api, the train block's data
  * loaded (runtime/data.h), and the loop around train_step / evaluate:
  * shuffling, a progress line per epoch (a bar on a TTY), evaluation,
  * accuracy, checkpoints and a CSV log. Everything goes through the same
@@ -44,7 +44,7 @@ static const TrainSpec *spec_of(Module *m, const char *model) {
 
 typedef struct Session {
   const RunOptions *o;
-  CgJit *jit;
+  nncc_jit *jit;
   const nncc_model_api *api;
   nncc_model *model;
   int inputs[8];          /* tensor ids of the model's inputs, in order */
@@ -82,12 +82,12 @@ static int open_session(Session *s, const RunOptions *o, Module *m, const char *
   memset(s, 0, sizeof *s);
   s->o = o;
   char err[1024];
-  s->jit = cg_jit_new(m, &o->cg, err, sizeof err);
+  s->jit = nncc_jit_from_module(m, &o->cg, err, sizeof err);
   if (!s->jit) {
     fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
     return EXIT_COMPILE;
   }
-  s->api = cg_jit_model(s->jit, model);
+  s->api = nncc_jit_model(s->jit, model);
   if (!s->api) {
     fprintf(stderr, "nncc: error: no model named '%s' in '%s'\n", model, o->file);
     return EXIT_COMPILE;
@@ -101,7 +101,7 @@ static int open_session(Session *s, const RunOptions *o, Module *m, const char *
 
 static void close_session(Session *s) {
   if (s->model) s->api->destroy(s->model);
-  cg_jit_free(s->jit);
+  nncc_jit_free(s->jit);
 }
 
 /* ---------------------------------------------------------------- data */

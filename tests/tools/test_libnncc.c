@@ -1,0 +1,191 @@
+/* test_libnncc.c - the library API (tools/libnncc.h): compile a string or
+ * a file, then drive the model only through its nncc_model_api, as an
+ * application would; diagnostics and -D defines. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tools/libnncc.h"
+
+/* The tensor named `name`, or fails the test. */
+static int tensor(const nncc_model_api *api, const char *name) {
+  for (int i = 0; i < api->n_tensors; i++)
+    if (!strcmp(api->tensors[i].name, name)) return i;
+  ck_abort_msg("no tensor '%s' in model '%s'", name, api->name);
+  return -1;
+}
+
+static int loss_tensor(const nncc_model_api *api) {
+  for (int i = 0; i < api->n_tensors; i++)
+    if (api->tensors[i].role == NNCC_LOSS) return i;
+  ck_abort_msg("model '%s' has no loss", api->name);
+  return -1;
+}
+
+/* A linear regression: y = 2 x0 - x1 + 0.5 exactly representable. */
+static const char *const linear_src =
+    "const B = 8\n"
+    "model lin {\n"
+    "  input x: f32[B, 2]\n"
+    "  input y: f32[B, 1]\n"
+    "  pred = dense(x, 1)\n"
+    "  output pred\n"
+    "  loss mse(pred, y)\n"
+    "}\n";
+
+START_TEST(string_model_forward_and_training) {
+  char *diag = (char *)"untouched";
+  nncc_jit *j = nncc_compile_string("lin.nn", linear_src, NULL, &diag);
+  ck_assert_msg(j != NULL, "%s", diag);
+  ck_assert_ptr_null(diag);  /* nothing to report */
+  const nncc_model_api *api = nncc_jit_model(j, NULL);
+  ck_assert_ptr_nonnull(api);
+  ck_assert_int_eq(api->abi_version, NNCC_ABI_VERSION);
+  ck_assert_str_eq(api->name, "lin");
+  ck_assert_ptr_eq(nncc_jit_model(j, "lin"), api);
+  ck_assert_ptr_null(nncc_jit_model(j, "other"));
+
+  nncc_model *m = api->create(1);
+  ck_assert_ptr_nonnull(m);
+  int x = tensor(api, "x"), y = tensor(api, "y"), w = tensor(api, "pred.w"), b = tensor(api, "pred.b");
+  int pred = -1, loss = loss_tensor(api);
+  for (int i = 0; i < api->n_tensors; i++)
+    if (api->tensors[i].role == NNCC_OUTPUT) pred = i;
+  ck_assert_int_ge(pred, 0);
+  float *xv = api->data(m, x), *yv = api->data(m, y);
+  for (int r = 0; r < 8; r++) {
+    xv[2 * r] = (float)(r - 4) * 0.25f;
+    xv[2 * r + 1] = (float)((r * 3) % 5) * 0.5f - 1.0f;
+    yv[r] = 2 * xv[2 * r] - xv[2 * r + 1] + 0.5f;
+  }
+  /* forward with known weights: pred = x @ [1, 2] + 0.5 */
+  float *wv = api->data(m, w), *bv = api->data(m, b);
+  wv[0] = 1, wv[1] = 2, bv[0] = 0.5f;
+  ck_assert_int_eq(api->forward(m), 0);
+  const float *pv = api->data(m, pred);
+  for (int r = 0; r < 8; r++)
+    ck_assert_float_eq_tol(pv[r], xv[2 * r] + 2 * xv[2 * r + 1] + 0.5f, 1e-6f);
+
+  /* 50 steps of plain SGD (no train block) must bring the loss down */
+  ck_assert_int_eq(api->set_hyper(m, "lr", 0.2), 0);
+  ck_assert_int_eq(api->train_step(m), 0);
+  float first = *(float *)api->data(m, loss);
+  for (int s = 1; s < 50; s++) ck_assert_int_eq(api->train_step(m), 0);
+  ck_assert_int_eq(api->evaluate(m), 0);
+  float last = *(float *)api->data(m, loss);
+  ck_assert_msg(first > 0.1f && last < first * 0.05f, "loss %g -> %g after 50 steps", first, last);
+  ck_assert_float_eq_tol(wv[0], 2.0f, 0.2f);
+  ck_assert_float_eq_tol(wv[1], -1.0f, 0.2f);
+  /* backward fills the gradients without moving the params */
+  float w0 = wv[0];
+  ck_assert_int_eq(api->backward(m), 0);
+  ck_assert_ptr_nonnull(api->grad(m, w));
+  ck_assert_float_eq(wv[0], w0);
+  api->destroy(m);
+  nncc_jit_free(j);
+}
+END_TEST
+
+START_TEST(compile_error_gives_located_diagnostics) {
+  const char *src = "model m {\n  input x: f32[2, 3]\n  y = relu(xx)\n  output y\n}\n";
+  char *diag = NULL;
+  nncc_jit *j = nncc_compile_string("bad.nn", src, NULL, &diag);
+  ck_assert_ptr_null(j);
+  ck_assert_ptr_nonnull(diag);
+  ck_assert_msg(strstr(diag, "bad.nn:3:12: error: ") != NULL, "%s", diag);
+  ck_assert_msg(strstr(diag, "did you mean 'x'") != NULL, "%s", diag);
+  /* the source line, and a caret under xx on the next */
+  const char *xx = strstr(diag, "y = relu(xx)\n"), *line = xx;
+  ck_assert_msg(xx != NULL, "%s", diag);
+  xx += strlen("y = relu(");
+  while (line > diag && line[-1] != '\n') line--;
+  const char *caret = strchr(xx, '\n') + 1 + (xx - line);
+  ck_assert_msg(*caret == '^', "%s", diag);
+  free(diag);
+  /* NULL diagnostics is allowed */
+  ck_assert_ptr_null(nncc_compile_string("bad.nn", src, NULL, NULL));
+
+  diag = NULL;
+  ck_assert_ptr_null(nncc_compile_file("/nonexistent/model.nn", NULL, &diag));
+  ck_assert_msg(diag && strstr(diag, "cannot read '/nonexistent/model.nn'"), "%s", diag);
+  free(diag);
+}
+END_TEST
+
+START_TEST(defines_override_constants) {
+  const char *defs[] = {"B=5"};
+  nncc_compile_options o = NNCC_COMPILE_DEFAULTS;
+  o.defines = defs;
+  o.n_defines = 1;
+  o.opt_level = 1;
+  char *diag = NULL;
+  nncc_jit *j = nncc_compile_string("lin.nn", linear_src, &o, &diag);
+  ck_assert_msg(j != NULL, "%s", diag);
+  const nncc_model_api *api = nncc_jit_model(j, NULL);
+  const nncc_tensor_info *x = &api->tensors[tensor(api, "x")];
+  ck_assert_int_eq(x->rank, 2);
+  ck_assert_int_eq(x->shape[0], 5);
+  ck_assert_int_eq(x->shape[1], 2);
+  nncc_jit_free(j);
+
+  const char *unknown[] = {"C=5"}, *malformed[] = {"B"}, *not_number[] = {"B=five"};
+  const char *const *bad[] = {unknown, malformed, not_number};
+  const char *why[] = {"-D C: no constant with that name", "-D needs NAME=VALUE", "not a number"};
+  for (int k = 0; k < 3; k++) {
+    o.defines = bad[k];
+    diag = NULL;
+    ck_assert_ptr_null(nncc_compile_string("lin.nn", linear_src, &o, &diag));
+    ck_assert_msg(diag && strstr(diag, why[k]), "%s: %s", why[k], diag);
+    free(diag);
+  }
+}
+END_TEST
+
+START_TEST(compile_file_sine) {
+  char *diag = NULL;
+  nncc_jit *j = nncc_compile_file(NNCC_SOURCE_DIR "/examples/sine.nn", NULL, &diag);
+  ck_assert_msg(j != NULL, "%s", diag);
+  free(diag);
+  const nncc_model_api *api = nncc_jit_model(j, "sine");
+  ck_assert_ptr_nonnull(api);
+  ck_assert_ptr_eq(nncc_jit_model(j, NULL), api);
+  int x = tensor(api, "x"), y = tensor(api, "y"), loss = loss_tensor(api);
+  ck_assert_int_eq(api->tensors[x].shape[0], 64);
+  nncc_model *m = api->create(3);
+  float *xv = api->data(m, x), *yv = api->data(m, y);
+  for (int r = 0; r < 64; r++) {
+    xv[r] = (float)(r - 32) / 10.0f;
+    yv[r] = sinf(xv[r]);
+  }
+  ck_assert_int_eq(api->train_step(m), 0);
+  float first = *(float *)api->data(m, loss);
+  for (int s = 0; s < 100; s++) ck_assert_int_eq(api->train_step(m), 0);
+  float last = *(float *)api->data(m, loss);
+  ck_assert_msg(isfinite(first) && last < first, "loss %g -> %g", first, last);
+  api->destroy(m);
+  nncc_jit_free(j);
+  nncc_jit_free(NULL);
+}
+END_TEST
+
+static Suite *libnncc_suite(void) {
+  Suite *s = suite_create("libnncc");
+  TCase *tc = tcase_create("api");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, string_model_forward_and_training);
+  tcase_add_test(tc, compile_error_gives_located_diagnostics);
+  tcase_add_test(tc, defines_override_constants);
+  tcase_add_test(tc, compile_file_sine);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(libnncc_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,246 @@
+/* libnncc.c - the library API of libnncc.h: source text -> front end ->
+ * the whole pass pipeline -> codegen's ORC LLJIT (cg_jit_new) -> one
+ * nncc_model_api per model.
+ *
+ * A jit owns the arena of its compilation, because the tensor names and
+ * shapes of every nncc_model_api point into the IR. Diagnostics go to a
+ * Diag writing into a memstream, so a library user gets byte for byte
+ * what `nncc check` would print. The driver (tools/driver.h) enters
+ * lower down: with a Module it already holds, or with -D overrides it
+ * already parsed. */
+#include "tools/libnncc.h"
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "tools/driver.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_SOURCE_BYTES (64u << 20)  /* as the driver: no .nn file is larger */
+#define MAX_DEFINES 64
+
+struct nncc_jit {
+  Arena arena;  /* the Module the models' descriptions point into; empty
+                   when the driver lent its own (nncc_jit_from_module) */
+  CgJit *cg;
+};
+
+nncc_jit *nncc_jit_from_module(Module *m, const CgOptions *o, char *err, size_t err_size) {
+  CgJit *cg = cg_jit_new(m, o, err, err_size);
+  if (!cg) return NULL;
+  nncc_jit *j = calloc(1, sizeof *j);
+  j->cg = cg;
+  return j;
+}
+
+const nncc_model_api *nncc_jit_model(nncc_jit *j, const char *model) {
+  return j ? cg_jit_model(j->cg, model) : NULL;
+}
+
+void nncc_jit_free(nncc_jit *j) {
+  if (!j) return;
+  cg_jit_free(j->cg);
+  arena_free(&j->arena);
+  free(j);
+}
+
+/* Hands the memstream's text to *out (NULL when nothing was written);
+ * buf is the memstream's, valid only once it is closed. */
+static void close_diagnostics(FILE *f, char **buf, char **out) {
+  fclose(f);
+  if (out && *buf && **buf) {
+    *out = *buf;
+    return;
+  }
+  free(*buf);
+  if (out) *out = NULL;
+}
+
+/* Front end, every pass, verifier, LLVM, into j: its arena holds the IR
+ * from the start, since the Module and its graphs keep a pointer to the
+ * arena they were made in. Messages go to d, in the driver's words. */
+static bool compile(nncc_jit *j, Diag *d, const ElabOptions *eo, const CgOptions *co) {
+  FILE *out = d->out;
+  ElabOptions none = {0};
+  if (!eo) eo = &none;
+  Module *m = frontend_compile(&j->arena, d, eo, NULL);
+  if (!m || d->n_errors) return false;
+  if (m->n_graphs == 0) diag_warning(d, (SrcLoc){0, 0}, "no model");  /* as the driver */
+  for (int i = 0; i < eo->n_overrides; i++)
+    if (!eo->overrides[i].used) {
+      fprintf(out, "nncc: error: -D %s: no constant with that name in the program\n", eo->overrides[i].name);
+      return false;
+    }
+  PassOptions po = {.out = out};
+#ifndef NDEBUG
+  po.verify_each = true;  /* as the driver: debug builds verify after every pass */
+#endif
+  if (!pass_run_pipeline(m, d, &po)) return false;
+  for (int i = 0; i < m->n_graphs; i++)
+    if (ir_verify(m->graphs[i], out)) {
+      fprintf(out, "nncc: internal error: the IR of model '%s' does not verify\n", m->graphs[i]->name);
+      return false;
+    }
+  char err[1024] = "";
+  j->cg = cg_jit_new(m, co, err, sizeof err);
+  if (!j->cg) fprintf(out, "nncc: error: code generation failed: %s\n", err);
+  return j->cg != NULL;
+}
+
+nncc_jit *nncc_jit_from_source(const char *path, const char *src, size_t len, const ElabOptions *eo,
+                               const CgOptions *co, char **diagnostics) {
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *mem = open_memstream(&buf, &size);
+  if (!mem) return NULL;
+  nncc_jit *j = calloc(1, sizeof *j);
+  Diag d;
+  diag_init(&d, path, src, len, mem);
+  if (!compile(j, &d, eo, co)) {
+    nncc_jit_free(j);
+    j = NULL;
+  }
+  close_diagnostics(mem, &buf, diagnostics);
+  return j;
+}
+
+/* "NAME=VALUE" as the driver reads -D: an integer stays an integer. */
+static bool parse_define(Arena *a, const char *arg, ConstOverride *ov, FILE *out) {
+  const char *eq = arg ? strchr(arg, '=') : NULL;
+  if (!eq || eq == arg) {
+    fprintf(out, "nncc: error: -D needs NAME=VALUE, got '%s'\n", arg ? arg : "(null)");
+    return false;
+  }
+  memset(ov, 0, sizeof *ov);
+  ov->name = arena_strndup(a, arg, (size_t)(eq - arg));
+  const char *v = eq + 1;
+  char *end;
+  errno = 0;
+  long long i = strtoll(v, &end, 10);
+  if (*v && !*end && errno == 0) {
+    ov->is_int = true;
+    ov->ival = i;
+    ov->value = (double)i;
+    return true;
+  }
+  errno = 0;
+  double f = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(f)) {
+    fprintf(out, "nncc: error: -D %s: the value is not a number\n", arg);
+    return false;
+  }
+  ov->value = f;
+  return true;
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* The public entry points: options to ElabOptions and CgOptions, then
+ * nncc_jit_from_source. A problem found before the front end runs (an
+ * unreadable file, a malformed define) is reported the same way. */
+static nncc_jit *compile_text(const char *path, const char *src, size_t len, const char *base_dir,
+                              const nncc_compile_options *o, char **diagnostics) {
+  nncc_compile_options defaults = NNCC_COMPILE_DEFAULTS;
+  if (!o) o = &defaults;
+  CgOptions co = {.opt_level = o->opt_level >= 0 && o->opt_level <= 3 ? o->opt_level : 2,
+                  .target_cpu = o->target_cpu};
+  ConstOverride ovs[MAX_DEFINES];
+  ElabOptions eo = {.overrides = ovs, .base_dir = base_dir};
+  Arena names = {0};
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *mem = open_memstream(&buf, &size);
+  if (!mem) return NULL;
+  bool ok = o->n_defines >= 0 && o->n_defines <= MAX_DEFINES;
+  if (!ok) fprintf(mem, "nncc: error: %d defines: at most %d\n", o->n_defines, MAX_DEFINES);
+  for (int i = 0; ok && i < o->n_defines; i++) ok = parse_define(&names, o->defines[i], &ovs[eo.n_overrides++], mem);
+  if (!ok) {
+    arena_free(&names);
+    close_diagnostics(mem, &buf, diagnostics);
+    return NULL;
+  }
+  close_diagnostics(mem, &buf, NULL);
+  nncc_jit *j = nncc_jit_from_source(path, src, len, &eo, &co, diagnostics);
+  arena_free(&names);  /* the IR copies what it keeps of the names */
+  return j;
+}
+
+nncc_jit *nncc_compile_string(const char *name, const char *source, const nncc_compile_options *o,
+                              char **diagnostics) {
+  if (!source) source = "";
+  return compile_text(name ? name : "<string>", source, strlen(source), NULL, o, diagnostics);
+}
+
+/* Reads the whole file as the driver does; NULL with the reason in *why. */
+static char *read_file(const char *path, size_t *len, char why[256]) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    snprintf(why, 256, "%s", strerror(errno));
+    return NULL;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(why, 256, "it is a directory");
+    return NULL;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(why, 256, "%s", strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (n + 1 >= cap) {
+      if (cap >= MAX_SOURCE_BYTES) {
+        snprintf(why, 256, "larger than %u MiB", MAX_SOURCE_BYTES >> 20);
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      cap *= 2;
+      buf = realloc(buf, cap);
+    }
+    size_t k = fread(buf + n, 1, cap - n - 1, f);
+    if (k == 0) break;
+    n += k;
+  }
+  bool failed = ferror(f);
+  if (failed) snprintf(why, 256, "%s", strerror(errno));
+  fclose(f);
+  if (failed) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+nncc_jit *nncc_compile_file(const char *path, const nncc_compile_options *o, char **diagnostics) {
+  size_t len = 0;
+  char why[256];
+  char *src = path ? read_file(path, &len, why) : NULL;
+  if (!src) {
+    if (diagnostics) {
+      size_t n = (path ? strlen(path) : 8) + 320;
+      *diagnostics = malloc(n);
+      snprintf(*diagnostics, n, "nncc: error: cannot read '%s': %s\n", path ? path : "(null)",
+               path ? why : "no path");
+    }
+    return NULL;
+  }
+  char *base_dir = dir_of(path);
+  nncc_jit *j = compile_text(path, src, len, base_dir, o, diagnostics);
+  free(base_dir);  /* the train specs hold their own resolved paths */
+  free(src);
+  return j;
+}
