@@ -101,6 +101,18 @@ void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+void diag_remark(Diag *d, unsigned kind, SrcLoc loc, const char *fmt, ...) {
+  if (!(d->remarks & kind)) return;
+  if (loc.line > 0) fprintf(d->out, "%s:%d:%d: ", d->path ? d->path : "<input>", loc.line, loc.col);
+  else fprintf(d->out, "%s: ", d->path ? d->path : "nncc");
+  fputs(d->color ? "\033[1;32mremark:\033[0m " : "remark: ", d->out);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(d->out, fmt, ap);
+  va_end(ap);
+  fputc('\n', d->out);
+}
+
 /* Edit distance where swapping two neighbours counts as one edit
  * (optimal string alignment): 'mpl' is one typo away from 'mlp'. */
 static int edit_distance(const char *a, const char *b) {

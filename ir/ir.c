@@ -4,6 +4,7 @@
 #include "ir/ir.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- types */
@@ -222,4 +223,43 @@ void ir_module_add(Module *m, Graph *g) {
     m->cap_graphs = cap;
   }
   m->graphs[m->n_graphs++] = g;
+}
+
+/* ---------------------------------------------------------- fusion rules */
+
+const char *kernel_kind_name(KernelKind k) {
+  return k == KERNEL_MATMUL ? "matmul" : k == KERNEL_SOFTMAX ? "softmax" : "loop";
+}
+
+bool ir_kernel_anchor(const Node *n, KernelKind *kind) {
+  if (n->type.dtype != DT_F32) return false;
+  if (n->op == OP_MATMUL && n->in[0]->type.rank >= 2 && n->in[1]->type.rank >= 2) {
+    *kind = KERNEL_MATMUL;
+    return true;
+  }
+  if ((n->op == OP_SOFTMAX || n->op == OP_LOG_SOFTMAX) && n->attr[0].i == n->type.rank - 1) {
+    *kind = KERNEL_SOFTMAX;
+    return true;
+  }
+  return false;
+}
+
+bool ir_kernel_elementwise(const Node *n) {
+  return (op_info(n->op)->flags & OPF_ELEMWISE) || n->op == OP_BROADCAST || n->op == OP_ONE_HOT;
+}
+
+bool *ir_kernel_stores(const Graph *g) {
+  bool *stored = calloc((size_t)g->n_nodes + 1, 1);
+  if (!stored) nncc_fatal("out of memory");
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n) continue;
+    KernelKind kind;
+    if (n->kernel && (n->roles || (ir_kernel_anchor(n, &kind) && kind == KERNEL_MATMUL))) stored[i] = true;
+    for (int k = 0; k < n->n_in; k++) {
+      const Node *x = n->in[k];
+      if (x && x->kernel && x->kernel != n->kernel) stored[x->id] = true;
+    }
+  }
+  return stored;
 }

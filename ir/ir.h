@@ -63,7 +63,10 @@ typedef struct Diag {
   bool color;        /* ANSI colours (a TTY) */
   int cache_line;    /* show_line's last line and its offset */
   size_t cache_offset;
+  unsigned remarks;  /* DIAG_REMARK_* kinds to print (--remarks=) */
 } Diag;
+
+enum { DIAG_REMARK_FUSION = 1 << 0 };
 
 void diag_init(Diag *d, const char *path, const char *src, size_t len, FILE *out);
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
@@ -73,6 +76,10 @@ void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...)
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap);
+/* An optimization remark, one line without the source excerpt (there are
+ * many per line of source); printed only when d->remarks has `kind`. */
+void diag_remark(Diag *d, unsigned kind, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Closest of `n` candidates to `name` by edit distance, or NULL when none
  * is close enough to suggest ("did you mean 'relu'?"). */
 const char *diag_closest(const char *name, const char *const *cands, int n);
@@ -197,6 +204,8 @@ struct Node {
   InitKind init;             /* params and states */
   double init_arg[2];
   SrcLoc loc;                /* the user's token that made it */
+  int kernel;                /* fused kernel (passes/fuse.c), 1..n_kernels;
+                                0: none. A kernel's nodes are contiguous. */
 };
 
 /* ---------------------------------------------------------------- graph */
@@ -210,6 +219,7 @@ typedef struct Graph {
   Node **nodes;              /* topological order; nodes[i]->id == i */
   int n_nodes, cap_nodes;
   int max_nodes;             /* expansion limit; 0 = none */
+  int n_kernels;             /* fused kernels (Node.kernel), 0 before fuse */
 } Graph;
 
 /* ------------------------------------------------------- train blocks */
@@ -281,6 +291,30 @@ void ir_module_add(Module *m, Graph *g);
 bool ir_infer(Node *n, Diag *d);
 /* Broadcast two shapes NumPy-style; false when incompatible. */
 bool ir_broadcast(const Type *a, const Type *b, Type *out);
+
+/* --------------------------------------------------------- fusion rules */
+
+/* What one fused kernel may hold (passes/fuse.c forms kernels, ir_verify
+ * checks them, codegen emits each as one loop nest): an anchor first, or
+ * none, then elementwise nodes over the loop's shape (the anchor's, or
+ * the first node's), each operand from inside the kernel having exactly
+ * that shape (operands from outside may broadcast).
+ *   KERNEL_LOOP     elementwise nodes only: one loop nest
+ *   KERNEL_MATMUL   a matmul of f32 matrices (rank >= 2 each); the rest
+ *                   is its epilogue, applied to each register tile
+ *   KERNEL_SOFTMAX  softmax or log_softmax over the last axis; the rest
+ *                   runs in its per-row write loop */
+typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX } KernelKind;
+const char *kernel_kind_name(KernelKind k);
+/* n can start a kernel as its anchor (*kind set). */
+bool ir_kernel_anchor(const Node *n, KernelKind *kind);
+/* n can be computed one element at a time in a kernel's loop:
+ * elementwise ops, broadcast, one_hot. */
+bool ir_kernel_elementwise(const Node *n);
+/* For every node: whether a kernel member's value must be stored - it has
+ * a role, a user outside its kernel, or it is a matmul anchor (the
+ * epilogue reads it back); false for nodes outside kernels. malloc'ed. */
+bool *ir_kernel_stores(const Graph *g);
 
 /* ------------------------------------------------- printer and reader */
 

@@ -222,7 +222,7 @@ static const char *role_word(unsigned roles) {
 
 static void print_node(FILE *out, const Graph *g, char **names, const Node *n, int i) {
   char tbuf[TYPE_STR_MAX];
-  fprintf(out, "  %%%s = ", names[i]);
+  fprintf(out, n->kernel ? "    %%%s = " : "  %%%s = ", names[i]);
   if ((unsigned)n->op >= OP_COUNT) {
     fprintf(out, "?op%d\n", (int)n->op);
     return;
@@ -251,6 +251,25 @@ static void print_node(FILE *out, const Graph *g, char **names, const Node *n, i
   fputc('\n', out);
 }
 
+/* `kernel kN KIND TYPE {` and, as a comment, the values that never reach
+ * memory (used only inside the kernel). */
+static void print_kernel_head(FILE *out, const Graph *g, char **names, const bool *stored, int first) {
+  const Node *a = g->nodes[first];
+  KernelKind kind = KERNEL_LOOP;
+  ir_kernel_anchor(a, &kind);
+  char tbuf[TYPE_STR_MAX];
+  fprintf(out, "  kernel k%d %s %s {", a->kernel, kernel_kind_name(kind), type_str(&a->type, tbuf, sizeof tbuf));
+  int end = first;
+  while (end < g->n_nodes && g->nodes[end] && g->nodes[end]->kernel == a->kernel) end++;
+  bool any = false;
+  for (int i = first; i < end; i++) {
+    if (stored[i]) continue;
+    fprintf(out, any ? ", %%%s" : "  # in registers: %%%s", names[i]);
+    any = true;
+  }
+  fputc('\n', out);
+}
+
 /* ------------------------------------------------------------- printer */
 
 static int by_out_index(const void *pa, const void *pb) {
@@ -266,9 +285,22 @@ void ir_print_graph(FILE *out, const Graph *g) {
   print_word(out, g->name);
   if (g->loc.line > 0) fprintf(out, " @%d:%d", g->loc.line, g->loc.col);
   fputs(" {\n", out);
-  for (int i = 0; i < g->n_nodes; i++)
-    if (g->nodes[i]) print_node(out, g, names, g->nodes[i], i);
-    else fprintf(out, "  # node %d is NULL\n", i);
+  /* a fused kernel (after the fuse pass) is a block around its nodes:
+   *   kernel k3 matmul f32[64,128] {
+   * with the nodes whose values stay in registers listed in a comment */
+  bool *stored = g->n_kernels ? ir_kernel_stores(g) : NULL;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n) {
+      fprintf(out, "  # node %d is NULL\n", i);
+      continue;
+    }
+    int k = n->kernel;
+    if (k && (i == 0 || !g->nodes[i - 1] || g->nodes[i - 1]->kernel != k)) print_kernel_head(out, g, names, stored, i);
+    print_node(out, g, names, n, i);
+    if (k && (i + 1 == g->n_nodes || !g->nodes[i + 1] || g->nodes[i + 1]->kernel != k)) fputs("  }\n", out);
+  }
+  free(stored);
 
   /* outputs in the order of the `output` statement (out_index), which is
    * the order forward returns them in; ties (corrupt graphs) by id */

@@ -66,6 +66,7 @@ typedef struct Reader {
   IrNameMap *vars;     /* var names of g -> Node *, for duplicates */
   bool has_loss;       /* of g */
   int n_outputs;       /* of g: the next out_index */
+  int kernel;          /* the open `kernel` block's number, or 0 */
   long n_nodes;        /* in the whole module, against READ_MAX_NODES */
   bool fatal;          /* a limit was hit: stop reading */
   Node **ins;          /* operand scratch, grown as needed */
@@ -551,6 +552,8 @@ static bool parse_node_line(Reader *R, const RTok *name) {
       ir_namemap_put(R->vars, n->name, strlen(n->name), n);
   }
   n->roles = roles;
+  n->kernel = R->kernel;
+  if (R->kernel > R->g->n_kernels) R->g->n_kernels = R->kernel;
   n->init = init;
   n->init_arg[0] = init_arg[0];
   n->init_arg[1] = init_arg[1];
@@ -647,6 +650,31 @@ static bool parse_grad(Reader *R) {
   }
 }
 
+/* kernel := 'kernel' 'k'NUMBER KIND TYPE '{'  - opens a block of nodes
+ * that the fuse pass made one kernel; '}' closes it. The kind and type are
+ * what the nodes imply (the verifier checks the nodes themselves). */
+static bool parse_kernel(Reader *R) {
+  RTok kw = R->tok;
+  next(R);  /* 'kernel' */
+  if (R->kernel) return err(R, kw.loc, "a kernel block cannot hold another");
+  RTok w = R->tok;
+  char buf[32];
+  char *end = NULL;
+  long k = w.kind == RT_WORD && word_buf(&w, buf, sizeof buf) && buf[0] == 'k' ? strtol(buf + 1, &end, 10) : 0;
+  if (!end || *end || end == buf + 1 || k < 1 || k > READ_MAX_NODES)
+    return expected(R, "a kernel name such as k1");
+  next(R);
+  RTok kind = R->tok;
+  if (!is_word(&kind, "loop") && !is_word(&kind, "matmul") && !is_word(&kind, "softmax"))
+    return expected(R, "a kernel kind (loop, matmul, softmax)");
+  next(R);
+  Type t;
+  if (!parse_type(R, &t)) return false;
+  if (!expect(R, '{', "'{' after the kernel's type") || !expect_eol(R)) return false;
+  R->kernel = (int)k;
+  return true;
+}
+
 /* --------------------------------------------------------------- graphs */
 
 /* graph := 'graph' WORD [LOC] '{' NL { line NL } '}'
@@ -673,6 +701,7 @@ static void parse_graph(Reader *R) {
   R->vars = ir_namemap_new();
   R->has_loss = false;
   R->n_outputs = 0;
+  R->kernel = 0;
   while (!R->fatal) {
     while (R->tok.kind == RT_NL) next(R);
     RTok t = R->tok;
@@ -683,7 +712,9 @@ static void parse_graph(Reader *R) {
     }
     if (accept(R, '}')) {
       if (!expect_eol(R)) skip_line(R);
-      break;
+      if (!R->kernel) break;
+      R->kernel = 0;  /* the end of a kernel block */
+      continue;
     }
     if (is_word(&t, "graph")) {
       err(R, t.loc, "expected '}' to close graph '%s' before the next graph", g->name);
@@ -693,7 +724,8 @@ static void parse_graph(Reader *R) {
     else if (is_word(&t, "output")) line_ok = parse_output(R);
     else if (is_word(&t, "loss")) line_ok = parse_loss(R);
     else if (is_word(&t, "grad")) line_ok = parse_grad(R);
-    else line_ok = expected(R, "a node, 'output', 'loss', 'grad' or '}'");
+    else if (is_word(&t, "kernel")) line_ok = parse_kernel(R);
+    else line_ok = expected(R, "a node, 'output', 'loss', 'grad', 'kernel' or '}'");
     if (!line_ok) skip_line(R);
   }
   ir_namemap_free(R->values);

@@ -147,6 +147,58 @@ static bool check_type(Verifier *V, int i, const Node *n) {
   return ok;
 }
 
+static bool same_dims(const Type *a, const Type *b) {
+  if (a->rank != b->rank) return false;
+  for (int d = 0; d < a->rank; d++)
+    if (a->dim[d] != b->dim[d]) return false;
+  return true;
+}
+
+/* Fused kernels (ir.h, fusion rules): numbered 1.. in order of first
+ * node, each contiguous, an optional anchor first, then elementwise nodes
+ * of the loop's shape whose operands from the kernel have that shape. */
+static void check_kernels(Verifier *V) {
+  const Graph *g = V->g;
+  int last = 0;  /* the highest kernel number opened so far */
+  const Node *first = NULL;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n || (unsigned)n->op >= OP_COUNT) return;
+    int k = n->kernel;
+    if (!k) continue;
+    char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
+    if (k < 0 || k > g->n_kernels) {
+      problem(V, i, n, "kernel k%d but the graph has %d kernels", k, g->n_kernels);
+      continue;
+    }
+    bool opens = i == 0 || !g->nodes[i - 1] || g->nodes[i - 1]->kernel != k;
+    KernelKind kind;
+    if (opens) {
+      if (k != last + 1) problem(V, i, n, "kernel k%d is not contiguous or not numbered in order (expected k%d)", k, last + 1);
+      if (k > last) last = k;
+      first = n;
+      if (!ir_kernel_anchor(n, &kind) && !ir_kernel_elementwise(n))
+        problem(V, i, n, "'%s' cannot start a kernel", op_info(n->op)->name);
+      continue;
+    }
+    if (!ir_kernel_elementwise(n)) {
+      problem(V, i, n, "'%s' is not elementwise and cannot be in kernel k%d", op_info(n->op)->name, k);
+      continue;
+    }
+    if (!same_dims(&n->type, &first->type))
+      problem(V, i, n, "shape %s differs from kernel k%d's loop %s", safe_type_str(&n->type, a, sizeof a), k,
+              safe_type_str(&first->type, b, sizeof b));
+    for (int j = 0; j < n->n_in; j++)
+      if (n->in[j] && n->in[j]->kernel == k && !same_dims(&n->in[j]->type, &first->type))
+        problem(V, i, n, "operand %%%d from kernel k%d has shape %s, not the loop's %s", n->in[j]->id, k,
+                safe_type_str(&n->in[j]->type, a, sizeof a), safe_type_str(&first->type, b, sizeof b));
+  }
+  if (last != g->n_kernels) {
+    V->problems++;
+    fprintf(V->out, "verify: graph '%s' says %d kernels but has %d\n", g->name ? g->name : "?", g->n_kernels, last);
+  }
+}
+
 int ir_verify(const Graph *g, FILE *out) {
   if (g->n_nodes < 0 || (g->n_nodes > 0 && !g->nodes)) {
     fprintf(out, "verify: graph '%s' has no node array for %d nodes\n", g->name ? g->name : "?",
@@ -213,6 +265,7 @@ int ir_verify(const Graph *g, FILE *out) {
     for (int k = 0; can_infer && k < n->n_in; k++) can_infer = !V.suspect[n->in[k]->id];
     if (can_infer) V.suspect[i] = !check_type(&V, i, n);
   }
+  if (V.problems == 0) check_kernels(&V);
   ir_namemap_free(var_names);
   free(V.suspect);
   return V.problems;

@@ -25,6 +25,7 @@ typedef struct PassOptions {
   bool time_passes;         /* a table on `out` when the pipeline ends */
   bool verify_each;         /* ir_verify after every pass (tests, debug) */
   const char *stop_after;   /* end the pipeline after this pass, or NULL */
+  bool no_fuse;             /* skip the fuse pass (--no-fuse: A/B, debugging) */
   FILE *out;                /* where printing goes (stdout) */
 } PassOptions;
 
@@ -40,6 +41,14 @@ bool pass_autodiff(Module *m, Diag *d);     /* backward of every training graph 
 bool pass_optimizer(Module *m, Diag *d);    /* the optimizer step as update nodes */
 bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss */
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
+bool pass_fuse(Graph *g, Diag *d);          /* group nodes into fused kernels; reschedule */
+
+/* The ABI entries that compute each node of g (the nodes their roots -
+ * outputs; loss and gradients; assign; update - need), limited to the
+ * entries g serves: forward and evaluate run an evaluation graph,
+ * backward and train_step a training graph. malloc'ed, one per node. */
+enum { ENTRY_FORWARD = 1, ENTRY_EVALUATE = 2, ENTRY_BACKWARD = 4, ENTRY_TRAIN_STEP = 8 };
+unsigned *pass_entry_masks(const Graph *g);
 
 /* The values an i32 input may take, [0, bound): the class count of a loss
  * it labels, the depth of a one_hot, the rows of a gather it indexes -

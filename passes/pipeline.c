@@ -15,7 +15,9 @@
  *   fold       fold ops on constants into constants
  *   algebra    apply algebraic identities (x*1 -> x, pow(x, 2) -> square(x), ...)
  *   cse        merge equal ops on equal operands into one node
- *   dce        drop values that no output, loss, gradient or write needs */
+ *   dce        drop values that no output, loss, gradient or write needs
+ *   fuse       group nodes into kernels that run as one loop nest, and
+ *              reorder the graph so each kernel's nodes are contiguous */
 #include "passes/passes.h"
 
 #include <stdlib.h>
@@ -32,6 +34,7 @@ static const Pass passes[] = {
     {"algebra", pass_algebra, NULL, "apply algebraic identities"},
     {"cse", pass_cse, NULL, "eliminate common subexpressions"},
     {"dce", pass_dce, NULL, "remove values nothing needs"},
+    {"fuse", pass_fuse, NULL, "fuse operators into kernels (one loop nest each)"},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
 
@@ -60,6 +63,7 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
   bool ran[N_PASSES] = {false};
   bool ok = true;
   for (int p = 0; p < N_PASSES && ok; p++) {
+    if (o->no_fuse && passes[p].run == pass_fuse) continue;
     ran[p] = true;
     double t0 = now_ms();
     if (passes[p].run_module) {

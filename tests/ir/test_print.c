@@ -516,7 +516,7 @@ static const struct {
     {PRE "  loss %x\n}\n", "t.ir:3:8: error: the loss %x has type f32[3], not f32[]\n", 1},
     {PRE "  %x.1 = param : f32[3]\n}\n", "t.ir:3:3: error: var name 'x' is already used by %0\n", 1},
     {PRE "  output\n}\n", "t.ir:3:9: error: expected an output name, found end of line\n", 1},
-    {PRE "  frob\n}\n", "t.ir:3:3: error: expected a node, 'output', 'loss', 'grad' or '}', found 'frob'\n", 1},
+    {PRE "  frob\n}\n", "t.ir:3:3: error: expected a node, 'output', 'loss', 'grad', 'kernel' or '}', found 'frob'\n", 1},
     /* an error poisons its name: the use on the next line stays silent */
     {PRE "  %y = relu %foo : f32[3]\n  %z = relu %y : f32[3]\n  output z=%z\n}\n",
      "t.ir:3:13: error: use of undefined value '%foo'\n", 1},
