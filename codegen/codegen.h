@@ -106,12 +106,18 @@ typedef struct GradcheckOptions {
   FILE *out;          /* the table and the diagnosis */
   const char *path;   /* the .nn file, for source locations */
   Diag *diag;         /* a note at the wrong rule's source line, or NULL */
+  /* --jit: check instead the gradients of this compiled model of g's
+   * model (api->backward, float32) against the same float64 finite
+   * differences, at the same point rounded to f32; pass when
+   * |jit - fd| <= jit_atol + jit_rtol * (largest |gradient| of the tensor) */
+  const nncc_model_api *jit;
+  double jit_rtol, jit_atol;
 } GradcheckOptions;
 
 /* Checks the gradients of training graph g (lowered, not yet
- * differentiated: gradcheck runs autodiff itself) against finite
- * differences. Returns 0 when all agree, 1 on a mismatch, 2 when the
- * model cannot be evaluated. */
+ * differentiated: gradcheck runs autodiff itself), or with o->jit those
+ * of the compiled model, against finite differences. Returns 0 when all
+ * agree, 1 on a mismatch, 2 when the model cannot be evaluated. */
 int cg_gradcheck(Graph *g, const GradcheckOptions *o);
 
 #endif

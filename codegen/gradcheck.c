@@ -10,7 +10,10 @@
  * that disagrees while all later ones agree was produced by a wrong rule
  * of one of its consumers, and its node and source line are named.
  * --hvp also checks a Hessian-vector product: autodiff applied to the
- * gradient (grad of grad) against differences of gradients. */
+ * gradient (grad of grad) against differences of gradients.
+ * --jit checks the compiled model instead: the gradients its backward
+ * entry point computes in float32, after every pass and LLVM, against
+ * the same float64 differences (check_jit). */
 #include "codegen/codegen.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
@@ -224,6 +227,142 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   return ok;
 }
 
+/* ------------------------------------------------ compiled gradients */
+
+/* The compiled model's tensor that holds var v, or -1. */
+static int jit_tensor(const nncc_model_api *api, const Node *v) {
+  for (int i = 0; i < api->n_tensors; i++) {
+    int r = api->tensors[i].role;
+    if ((r == NNCC_INPUT || r == NNCC_PARAM || r == NNCC_STATE) && !strcmp(api->tensors[i].name, v->name))
+      return i;
+  }
+  return -1;
+}
+
+/* Writes every var of the reference graph into the compiled model. The
+ * reference takes the f32 values too, so that both evaluate the loss at
+ * exactly the same point and only arithmetic differs. */
+static bool jit_set_point(Check *c, nncc_model *m) {
+  const nncc_model_api *api = c->o->jit;
+  for (int i = 0; i < c->g->n_nodes; i++) {
+    Node *v = c->g->nodes[i];
+    if (v->op != OP_VAR) continue;
+    int t = jit_tensor(api, v);
+    int64_t n = type_numel(&v->type), tn = 1;
+    for (int d = 0; t >= 0 && d < api->tensors[t].rank; d++) tn *= api->tensors[t].shape[d];
+    if (t < 0 || tn != n) {
+      snprintf(c->err, sizeof c->err, "the compiled model has no tensor '%s' of %lld elements", v->name,
+               (long long)n);
+      return false;
+    }
+    double *x = interp_var(c->in, v);
+    void *dst = api->data(m, t);
+    for (int64_t k = 0; k < n; k++)
+      if (api->tensors[t].dtype == NNCC_I32) {
+        ((int32_t *)dst)[k] = (int32_t)x[k];
+      } else {
+        ((float *)dst)[k] = (float)x[k];
+        x[k] = (float)x[k];
+      }
+  }
+  return true;
+}
+
+/* One row of the --jit table: the compiled gradient of v (a param or an
+ * f32 input) at sampled elements against central differences; the
+ * float64 autodiff gradient of the same elements is compared too, to tell
+ * a wrong rule from wrong compiled code. */
+static bool jit_check_tensor(Check *c, const float *jit_grad, Node *v, Node *ref_grad, bool *ref_ok) {
+  const GradcheckOptions *o = c->o;
+  int64_t numel = type_numel(&v->type), idx[MAX_ELEMS_PER_PARAM];
+  int n_idx = pick_elements(numel, o->seed, rt_stream_of(v->name), idx);
+  double ref[MAX_ELEMS_PER_PARAM] = {0}, fd[MAX_ELEMS_PER_PARAM], scale = 0;
+  if (interp_run(c->in, 0, c->err, sizeof c->err)) return false;
+  for (int k = 0; k < n_idx && ref_grad; k++) ref[k] = interp_value(c->in, ref_grad)[idx[k]];
+  for (int64_t k = 0; k < numel && jit_grad; k++) scale = fmax(scale, fabs(jit_grad[k]));
+  double *x = interp_var(c->in, v);
+  for (int k = 0; k < n_idx; k++) {
+    double saved = x[idx[k]];
+    x[idx[k]] = saved + o->eps;
+    double lp = loss_now(c);
+    x[idx[k]] = saved - o->eps;
+    double lm = loss_now(c);
+    x[idx[k]] = saved;
+    fd[k] = (lp - lm) / (2 * o->eps);
+    scale = fmax(scale, fabs(fd[k]));
+  }
+  double worst_abs = 0, ae, re;
+  bool ok = jit_grad != NULL;
+  for (int k = 0; k < n_idx; k++) {
+    double an = jit_grad ? jit_grad[idx[k]] : NAN, diff = fabs(an - fd[k]);
+    if (!(diff <= o->jit_atol + o->jit_rtol * scale)) ok = false;
+    if (diff > worst_abs) worst_abs = diff;
+    if (!close_enough(o, fd[k], ref[k], &ae, &re)) *ref_ok = false;
+  }
+  char name[64];
+  snprintf(name, sizeof name, "%s%s", v->name, v->roles & ROLE_INPUT ? " (input)" : "");
+  fprintf(o->out, "%-24s  %12.3e  %12.3e  %s\n", name, worst_abs, scale > 0 ? worst_abs / scale : 0,
+          !jit_grad ? "FAIL (no gradient)" : ok ? "ok" : "FAIL");
+  return ok;
+}
+
+/* --jit: see the header comment. adj: the float64 autodiff adjoints. */
+static int check_jit(Check *c, Node **adj, int n_forward) {
+  const GradcheckOptions *o = c->o;
+  const nncc_model_api *api = o->jit;
+  nncc_model *m = api->create(o->seed);
+  if (!m) {
+    fprintf(o->out, "error: out of memory creating the compiled model\n");
+    return 2;
+  }
+  int rc = 2, loss_t = -1;
+  for (int i = 0; i < api->n_tensors; i++)
+    if (api->tensors[i].role == NNCC_LOSS) loss_t = i;
+  if (!jit_set_point(c, m) || loss_t < 0) {
+    fprintf(o->out, "error: %s\n", loss_t < 0 ? "the compiled model has no loss" : c->err);
+    goto out;
+  }
+  if (api->backward(m)) {
+    fprintf(o->out, "error: the compiled backward failed: %s\n", api->last_error(m));
+    goto out;
+  }
+  double ref_loss = loss_now(c), jit_loss = *(const float *)api->data(m, loss_t);
+  if (isnan(ref_loss)) {
+    fprintf(o->out, "error: %s\n", c->err);
+    goto out;
+  }
+  fprintf(o->out,
+          "gradcheck of model '%s' through the JIT: loss %.9g (compiled, float32), %.9g (reference, float64) "
+          "at seed %llu\n",
+          c->g->model, jit_loss, ref_loss, (unsigned long long)o->seed);
+  fprintf(o->out, "compiled gradients against float64 central differences (eps %g); "
+          "ok when |jit - fd| <= %g + %g * max |grad| of the tensor\n", o->eps, o->jit_atol, o->jit_rtol);
+  fprintf(o->out, "%-24s  %12s  %12s  %s\n", "tensor", "max abs err", "max rel err", "result");
+  bool all_ok = fabs(jit_loss - ref_loss) <= o->jit_atol + o->jit_rtol * fabs(ref_loss), ref_ok = true;
+  fprintf(o->out, "%-24s  %12.3e  %12.3e  %s\n", "(loss)", fabs(jit_loss - ref_loss),
+          ref_loss ? fabs(jit_loss - ref_loss) / fabs(ref_loss) : 0, all_ok ? "ok" : "FAIL");
+  for (int i = 0; i < n_forward; i++) {
+    Node *v = c->g->nodes[i];
+    bool param = v->op == OP_VAR && (v->roles & ROLE_PARAM);
+    if (!param && !(v->op == OP_VAR && (v->roles & ROLE_INPUT) && v->type.dtype == DT_F32)) continue;
+    int t = jit_tensor(api, v);
+    if (!jit_check_tensor(c, api->grad(m, t), v, adj[v->id], &ref_ok)) all_ok = false;
+    if (c->err[0]) {
+      fprintf(o->out, "error: %s\n", c->err);
+      goto out;
+    }
+  }
+  if (!all_ok && ref_ok)
+    fprintf(o->out, "the float64 backward graph agrees with finite differences: the compiled gradients are "
+                    "wrong (a pass after autodiff, or code generation)\n");
+  else if (!all_ok)
+    locate_bad_rule(c, adj, n_forward);
+  rc = all_ok ? 0 : 1;
+out:
+  api->destroy(m);
+  return rc;
+}
+
 int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
   Check c = {.g = g, .o = o};
   for (int i = 0; i < g->n_nodes; i++)
@@ -236,7 +375,15 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
   Node **params = calloc((size_t)n_forward, sizeof(Node *));
   for (int i = 0; i < n_forward; i++)
     if (g->nodes[i]->op == OP_VAR && (g->nodes[i]->roles & ROLE_PARAM)) params[n_params++] = g->nodes[i];
-  Node **adj = ad_backward(g, c.loss, params, n_params);
+  /* --jit also checks the f32 inputs' gradients (grad() gives them):
+   * the reference differentiates with respect to them too, after the
+   * params, so that params[0..n_params) stay the params */
+  int n_wrt = n_params;
+  for (int i = 0; i < n_forward && o->jit; i++) {
+    Node *v = g->nodes[i];
+    if (v->op == OP_VAR && (v->roles & ROLE_INPUT) && v->type.dtype == DT_F32) params[n_wrt++] = v;
+  }
+  Node **adj = ad_backward(g, c.loss, params, n_wrt);
   Node **grads = calloc((size_t)n_params + 1, sizeof(Node *));
   for (int p = 0; p < n_params; p++) grads[p] = adj[params[p]->id];
 
@@ -254,6 +401,10 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
   if (interp_run(c.in, 0, c.err, sizeof c.err)) {
     fprintf(o->out, "error: %s\n", c.err);
     rc = 2;
+    goto out;
+  }
+  if (o->jit) {
+    rc = check_jit(&c, adj, n_forward);
     goto out;
   }
   fprintf(o->out, "gradcheck of model '%s': loss %.9g at seed %llu (float64, central differences, eps %g)\n",

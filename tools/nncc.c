@@ -34,7 +34,7 @@ static const char usage_text[] =
     "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT]\n"
     "                          [--resume CKPT] [--log metrics.csv] [--quiet]\n"
     "       nncc eval FILE.nn --load CKPT\n"
-    "       nncc gradcheck FILE.nn [--model NAME] [--seed S] [--hvp]\n"
+    "       nncc gradcheck FILE.nn [--model NAME] [--seed S] [--hvp | --jit]\n"
     "       nncc bench FILE.nn\n"
     "       nncc --version | --help\n";
 
@@ -51,7 +51,7 @@ typedef struct Options {
   const char *header, *target_cpu, *prefix, *save, *resume, *load, *log;
   int opt_level, threads;
   long long epochs, seed;
-  bool quiet, hvp;
+  bool quiet, hvp, jit;     /* jit: gradcheck the compiled model */
   ConstOverride overrides[64];
   int n_overrides;
 } Options;
@@ -177,6 +177,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->quiet = true;
     } else if (!strcmp(a, "--hvp")) {
       o->hvp = true;
+    } else if (!strcmp(a, "--jit")) {
+      o->jit = true;
     } else if (!strncmp(a, "--emit=", 7)) {
       o->emit = a + 7;
     } else if (!strncmp(a, "--print-after=", 14)) {
@@ -318,9 +320,20 @@ static int close_output(FILE *f, const char *path, char *tmp_path, bool ok) {
   return -1;
 }
 
+/* float32 tolerance of `gradcheck --jit`, relative to the largest
+ * gradient of each tensor: f32 rounding and reassociated sums leave
+ * errors around 1e-6..1e-4 of that scale, while a wrong rule or kernel is
+ * off by O(1) (a factor, a sign, a missing term); the absolute floor
+ * covers tensors whose gradients are all ~0, where only noise is left. */
+#define JIT_GRAD_RTOL 1e-2
+#define JIT_GRAD_ATOL 1e-5
+
 /* nncc gradcheck: the training graph of the model (--model, or the
- * first with a loss) against finite differences. */
-static int run_gradcheck(const Options *o, Module *m, Diag *d) {
+ * first with a loss) against finite differences; with --jit, the model
+ * compiled by the whole pipeline (a second parse of src: m stopped
+ * before autodiff, which the reference differentiates itself). */
+static int run_gradcheck(const Options *o, Module *m, Diag *d, const char *src, size_t len,
+                         const ElabOptions *eo) {
   Graph *g = NULL;
   for (int i = 0; i < m->n_graphs && !g; i++)
     if (m->graphs[i]->training && (!o->model || !strcmp(m->graphs[i]->model, o->model))) g = m->graphs[i];
@@ -330,8 +343,23 @@ static int run_gradcheck(const Options *o, Module *m, Diag *d) {
     return EXIT_COMPILE;
   }
   GradcheckOptions go = {.seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .eps = 1e-6, .rtol = 1e-5,
-                         .atol = 1e-8, .hvp = o->hvp, .out = stdout, .path = o->file, .diag = d};
+                         .atol = 1e-8, .hvp = o->hvp, .out = stdout, .path = o->file, .diag = d,
+                         .jit_rtol = JIT_GRAD_RTOL, .jit_atol = JIT_GRAD_ATOL};
+  nncc_jit *jit = NULL;
+  if (o->jit) {
+    CgOptions co = {.opt_level = o->opt_level, .target_cpu = o->target_cpu};
+    char *diagnostics = NULL;  /* the first compile printed the warnings already */
+    jit = nncc_jit_from_source(o->file, src, len, eo, &co, &diagnostics);
+    if (!jit || !(go.jit = nncc_jit_model(jit, g->model))) {
+      if (diagnostics) fputs(diagnostics, stderr);
+      free(diagnostics);
+      nncc_jit_free(jit);
+      return EXIT_COMPILE;
+    }
+    free(diagnostics);
+  }
   int rc = cg_gradcheck(g, &go);
+  nncc_jit_free(jit);
   return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_COMPILE : EXIT_RUNTIME;
 }
 
@@ -346,6 +374,10 @@ static int not_yet(const char *what) {
 /* What must hold of the command line before any file is read. */
 static int check_options(const Options *o) {
   if (!o->file) return usage_error("no input file%s", "");
+  if (o->jit && strcmp(o->command, "gradcheck"))
+    return usage_error("--jit is an option of gradcheck%s", "");
+  if (o->jit && o->hvp)  /* grad of grad is a graph the reference evaluator runs, not the compiled model */
+    return usage_error("--hvp checks the reference evaluator: it cannot be combined with --jit%s", "");
   if (!strcmp(o->command, "compile") && !o->emit && !o->print_after && !o->print_after_all &&
       !o->time_passes && !o->out)
     return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
@@ -473,7 +505,7 @@ int main(int argc, char **argv) {
     }
   if (is_check) goto done;
   if (is_gradcheck) {
-    exit_code = run_gradcheck(&o, m, &d);
+    exit_code = run_gradcheck(&o, m, &d, src, len, &eo);
     goto done;
   }
   if (strcmp(o.command, "compile")) {

@@ -960,6 +960,33 @@ START_TEST(gradcheck_every_example) {
 }
 END_TEST
 
+/* --jit: the compiled gradients (float32, after every pass and LLVM)
+ * against float64 finite differences. A wrong rule making it fail needs
+ * ad_test_broken_op, which only the unit tests can set
+ * (tests/tools/test_libnncc.c). */
+START_TEST(gradcheck_through_the_jit) {
+  const char *runs[] = {"%s/examples/spiral.nn", "-D B=2 %s/examples/lenet.nn",
+                        "-D B=2 -D T=3 %s/examples/char_rnn.nn"};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    char args[512];
+    snprintf(args, sizeof args, runs[i], NNCC_SOURCE_DIR);
+    TuRun r = nncc("gradcheck %s --jit", args);
+    EXPECT_STATUS(r, 0, args);
+    EXPECT_HAS(r.out, "through the JIT", args);
+    EXPECT_HAS(r.out, "(loss)", args);
+    EXPECT_LACKS(r.out, "FAIL", args);
+    tu_run_free(&r);
+  }
+  TuRun r = nncc("gradcheck %s --jit --hvp", MLP);
+  EXPECT_STATUS(r, 2, "--jit --hvp");
+  tu_run_free(&r);
+  r = nncc("train %s --jit", MLP);
+  EXPECT_STATUS(r, 2, "train --jit");
+  EXPECT_HAS(r.err, "--jit is an option of gradcheck", "train --jit");
+  tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(gradcheck_without_loss_fails) {
   char *dir = fresh_dir();
   char path[700];
@@ -1026,8 +1053,8 @@ static Suite *cli_suite(void) {
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
       {"not_yet_available", {not_yet_available, shared_library_with_options}},
       {"gradients",
-       {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_without_loss_fails,
-        emit_grad_prints_training_graphs}},
+       {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_through_the_jit,
+        gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     TCase *tc = tcase_create(groups[i].name);

@@ -1,11 +1,16 @@
 /* test_libnncc.c - the library API (tools/libnncc.h): compile a string or
  * a file, then drive the model only through its nncc_model_api, as an
- * application would; diagnostics and -D defines. */
+ * application would; diagnostics and -D defines; and gradcheck of the
+ * compiled gradients (`nncc gradcheck --jit`), which must pass and must
+ * catch a gradient rule broken on purpose (ad_test_broken_op, reachable
+ * from tests only). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/codegen.h"
+#include "passes/passes.h"
 #include "testutil.h"
 #include "tools/libnncc.h"
 
@@ -170,6 +175,79 @@ START_TEST(compile_file_sine) {
 }
 END_TEST
 
+/* ------------------------------------------ gradcheck of compiled code */
+
+static const char *const tanh_src =
+    "model t {\n"
+    "  input x: f32[4, 3]\n"
+    "  input y: i32[4]\n"
+    "  h = dense(x, 5, tanh)\n"
+    "  logits = dense(h, 3)\n"
+    "  output logits\n"
+    "  loss cross_entropy(logits, y)\n"
+    "}\n";
+
+/* cg_gradcheck of tanh_src's compiled model; the rule of `broken` is
+ * wrong while the JIT compiles and, with broken_reference, while the
+ * reference differentiates too. */
+static int gradcheck_jit(int broken, bool broken_reference, char **report) {
+  Arena a = {0};
+  char *diag = NULL;
+  int errors = 0;
+  Module *mod = tu_compile(&a, tanh_src, &diag, &errors);
+  ck_assert_msg(errors == 0, "%s", diag);
+  free(diag);
+  Diag d;
+  diag_init(&d, "test.nn", tanh_src, strlen(tanh_src), stderr);
+  PassOptions po = {.stop_after = "lower", .out = stderr};
+  ck_assert(pass_run_pipeline(mod, &d, &po));
+  Graph *g = NULL;
+  for (int i = 0; i < mod->n_graphs; i++)
+    if (mod->graphs[i]->training) g = mod->graphs[i];
+  ck_assert_ptr_nonnull(g);
+
+  ad_test_broken_op = broken;
+  nncc_jit *j = nncc_compile_string("test.nn", tanh_src, NULL, NULL);
+  ck_assert_ptr_nonnull(j);
+  if (!broken_reference) ad_test_broken_op = -1;
+  size_t len = 0;
+  FILE *out = open_memstream(report, &len);
+  GradcheckOptions o = {.seed = 5, .eps = 1e-6, .rtol = 1e-5, .atol = 1e-8, .out = out, .path = "test.nn",
+                        .jit = nncc_jit_model(j, "t"), .jit_rtol = 1e-2, .jit_atol = 1e-5};
+  int rc = cg_gradcheck(g, &o);
+  fclose(out);
+  ad_test_broken_op = -1;
+  nncc_jit_free(j);
+  arena_free(&a);
+  return rc;
+}
+
+START_TEST(gradcheck_jit_agrees) {
+  char *report = NULL;
+  int rc = gradcheck_jit(-1, false, &report);
+  ck_assert_msg(rc == 0, "%s", report);
+  ck_assert_msg(strstr(report, "through the JIT") && strstr(report, "h.w ") && strstr(report, "x (input)"),
+                "%s", report);
+  ck_assert_msg(!strstr(report, "FAIL"), "%s", report);
+  free(report);
+}
+END_TEST
+
+START_TEST(gradcheck_jit_catches_a_wrong_rule) {
+  char *report = NULL;
+  int rc = gradcheck_jit(OP_TANH, true, &report);
+  ck_assert_msg(rc == 1, "gradcheck --jit passed with a broken tanh rule:\n%s", report);
+  ck_assert_msg(strstr(report, "FAIL"), "%s", report);
+  ck_assert_msg(strstr(report, "made by the gradient rule of 'tanh' at test.nn:4:"), "%s", report);
+  free(report);
+  /* only the compiled code wrong: the float64 reference is right */
+  rc = gradcheck_jit(OP_TANH, false, &report);
+  ck_assert_msg(rc == 1, "%s", report);
+  ck_assert_msg(strstr(report, "the compiled gradients are wrong"), "%s", report);
+  free(report);
+}
+END_TEST
+
 static Suite *libnncc_suite(void) {
   Suite *s = suite_create("libnncc");
   TCase *tc = tcase_create("api");
@@ -178,6 +256,11 @@ static Suite *libnncc_suite(void) {
   tcase_add_test(tc, compile_error_gives_located_diagnostics);
   tcase_add_test(tc, defines_override_constants);
   tcase_add_test(tc, compile_file_sine);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("gradcheck_jit");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, gradcheck_jit_agrees);
+  tcase_add_test(tc, gradcheck_jit_catches_a_wrong_rule);
   suite_add_tcase(s, tc);
   return s;
 }
