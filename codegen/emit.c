@@ -6,8 +6,10 @@
  * and constant trip counts, float math with reassoc/contract flags, so
  * that LLVM's loop vectorizer widens them. exp (and tanh and sigmoid,
  * built on it) is an inline polynomial that vectorizes (notes: 16x
- * glibc's expf); log, sin, cos, erf call libm. */
+ * glibc's expf), and so are log, log1p and erf (emit_math.c); sin and
+ * cos call libm. */
 #include "codegen/cg.h"
+#include "codegen/emit_math.h"
 #include "runtime/runtime.h"
 
 #include <math.h>
@@ -215,7 +217,7 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   switch (n->op) {
   case OP_NEG: return f ? fneg(c, x) : LLVMBuildNeg(c->b, x, "");
   case OP_EXP: return emit_exp(c, x);
-  case OP_LOG: return libm1(c, "logf", x);
+  case OP_LOG: return cg_log(c, x);
   case OP_SQRT: return intrinsic1(c, "llvm.sqrt", x);
   case OP_RSQRT: return cg_fdiv(c, cg_f32(c, 1), intrinsic1(c, "llvm.sqrt", x));
   case OP_ABS: return f ? intrinsic1(c, "llvm.fabs", x) : sel(c, LLVMBuildICmp(c->b, LLVMIntSLT, x, zero, ""), LLVMBuildNeg(c->b, x, ""), x);
@@ -227,11 +229,11 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   case OP_SIGMOID: return emit_sigmoid(c, x);
   case OP_TANH: return emit_tanh(c, x);
   case OP_GELU:
-    return cg_fmul(c, cg_fmul(c, x, cg_f32(c, 0.5)), cg_fadd(c, cg_f32(c, 1), libm1(c, "erff", cg_fmul(c, x, cg_f32(c, M_SQRT1_2)))));
-  case OP_ERF: return libm1(c, "erff", x);
+    return cg_fmul(c, cg_fmul(c, x, cg_f32(c, 0.5)), cg_fadd(c, cg_f32(c, 1), cg_erf(c, cg_fmul(c, x, cg_f32(c, M_SQRT1_2)))));
+  case OP_ERF: return cg_erf(c, x);
   case OP_FLOOR: return intrinsic1(c, "llvm.floor", x);
   case OP_SOFTPLUS:  /* log(1 + e^x), x for large x */
-    return sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 20)), x, libm1(c, "log1pf", emit_exp(c, x)));
+    return sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 20)), x, cg_log1p(c, emit_exp(c, x)));
   case OP_SIN: return libm1(c, "sinf", x);
   case OP_COS: return libm1(c, "cosf", x);
   case OP_POW: {
@@ -727,7 +729,7 @@ static LLVMValueRef huber_term(Cg *c, const Node *n, LLVMValueRef i) {
 static LLVMValueRef bce_term(Cg *c, const Node *n, LLVMValueRef i) {
   LLVMValueRef z = cg_load(c, n->in[0], i), t = cg_load(c, n->in[1], i);
   LLVMValueRef relu = sel(c, fcmp(c, LLVMRealOGT, z, cg_f32(c, 0)), z, cg_f32(c, 0));
-  LLVMValueRef tail = libm1(c, "log1pf", emit_exp(c, fneg(c, intrinsic1(c, "llvm.fabs", z))));
+  LLVMValueRef tail = cg_log1p(c, emit_exp(c, fneg(c, intrinsic1(c, "llvm.fabs", z))));
   return cg_fadd(c, cg_fsub(c, relu, cg_fmul(c, z, t)), tail);
 }
 
@@ -747,7 +749,7 @@ static void emit_class_loss(Cg *c, const Node *n) {
     Split s = {.red = {classes}, .rstr = {1}, .nr = 1, .count = classes};
     LLVMValueRef m = reduce_loop(c, z, &s, base, RED_MAX, NULL, NULL);
     LLVMValueRef sum = reduce_loop(c, z, &s, base, RED_SUM, exp_minus, m);
-    term = cg_fsub(c, cg_fadd(c, m, libm1(c, "logf", sum)), picked);
+    term = cg_fsub(c, cg_fadd(c, m, cg_log(c, sum)), picked);
   } else {
     term = fneg(c, picked);
   }
