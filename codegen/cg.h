@@ -32,12 +32,16 @@ typedef struct CgTensor {
   bool persistent;
 } CgTensor;
 
+/* The home of a value that a fused kernel keeps in registers. */
+#define CG_IN_REGISTERS (-2)
+
 typedef struct CgModel {
   const char *name;
   Graph *eval, *train;   /* train may be NULL (no loss) */
   CgTensor *tensors;
   int n_tensors;
-  int64_t *home_eval;    /* byte offset of each eval node's value; -1 = constant */
+  int64_t *home_eval;    /* byte offset of each eval node's value; -1 = constant,
+                            CG_IN_REGISTERS = not stored (fused) */
   int64_t *home_train;
   int64_t slab_bytes;
   int64_t table_bytes;             /* the ABI tensors and gradients */

@@ -345,8 +345,13 @@ static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
  * each MM_MR x MM_NR block of C is MM_MR * 2 vector accumulators that
  * stay in registers for the whole k loop; per k one row of B (two
  * vectors) and MM_MR broadcast elements of A, MM_MR * 2 FMAs. */
+typedef struct Fused Fused;
+static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int batch_rank, LLVMValueRef row0,
+                         int64_t rows, LLVMValueRef col0, int64_t cols);
+
 static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t Mb,
-                           int64_t Nb, int64_t K, int64_t N) {
+                           int64_t Nb, int64_t K, int64_t N, const Fused *F, LLVMValueRef *batch_idx,
+                           int batch_rank) {
   LLVMTypeRef vt = LLVMVectorType(c->f32, MM_VW);
   LLVMValueRef acc[MM_MR][2];
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
@@ -392,6 +397,8 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
       LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, vt, acc[r][q], ""), vec_ptr(c, n, cidx));
       LLVMSetAlignment(st, 4);
     }
+  /* a fused epilogue: the tile is hot in L1 */
+  if (F) fused_region(c, F, batch_idx, batch_rank, row, MM_MR, col, MM_NR);
   cg_loop_end(c, &lj);
   cg_loop_end(c, &li);
 }
@@ -399,7 +406,7 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
 /* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1
  * operands promoted, batch dims broadcast. Per matrix: the register-
  * blocked kernel where whole blocks fit, i-k-j on the edges. */
-static void emit_matmul(Cg *c, const Node *n) {
+static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   Type A = n->in[0]->type, B = n->in[1]->type;
   if (A.rank == 1) A = type_make(A.dtype, 2, (int64_t[]){1, A.dim[0]});
   if (B.rank == 1) B = type_make(B.dtype, 2, (int64_t[]){B.dim[0], 1});
@@ -421,11 +428,14 @@ static void emit_matmul(Cg *c, const Node *n) {
   bool in_memory = c->home[n->in[0]->id] >= 0 && c->home[n->in[1]->id] >= 0;
   int64_t Mb = in_memory ? M / MM_MR * MM_MR : 0, Nb = in_memory ? N / MM_NR * MM_NR : 0;
   if (Mb > 0 && Nb > 0) {
-    matmul_blocked(c, n, a0, b0, c0, Mb, Nb, K, N);
+    matmul_blocked(c, n, a0, b0, c0, Mb, Nb, K, N, F, ns.idx, br);
     matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, K, N);  /* right edge */
     matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, K, N);   /* bottom edge */
+    if (F && Nb < N) fused_region(c, F, ns.idx, br, cg_i64(c, 0), Mb, cg_i64(c, Nb), N - Nb);
+    if (F && Mb < M) fused_region(c, F, ns.idx, br, cg_i64(c, Mb), M - Mb, cg_i64(c, 0), N);
   } else {
     matmul_region(c, n, a0, b0, c0, 0, M, 0, N, K, N);
+    if (F) fused_region(c, F, ns.idx, br, cg_i64(c, 0), M, cg_i64(c, 0), N);
   }
   nest_end(c, &ns);
 }
@@ -540,7 +550,9 @@ static void emit_reduce(Cg *c, const Node *n) {
 }
 
 /* softmax / log_softmax / argmax along one axis */
-static void emit_axis_op(Cg *c, const Node *n) {
+static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor);
+
+static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
   const Node *x = n->in[0];
   int64_t axis = n->attr[0].i;
   Split s;
@@ -577,7 +589,14 @@ static void emit_axis_op(Cg *c, const Node *n) {
   LLVMValueRef i = cg_loop_begin(c, &l, len);
   LLVMValueRef at = cg_iadd(c, base, cg_imul(c, i, cg_i64(c, step)));
   LLVMValueRef d = cg_fsub(c, cg_load(c, x, at), m);
-  cg_store(c, n, at, n->op == OP_SOFTMAX ? cg_fmul(c, emit_exp(c, d), inv) : cg_fsub(c, d, lse));
+  LLVMValueRef y = n->op == OP_SOFTMAX ? cg_fmul(c, emit_exp(c, d), inv) : cg_fsub(c, d, lse);
+  if (c->home[n->id] >= 0) cg_store(c, n, at, y);
+  if (F) {  /* the fused rest, at (kept..., i): the axis is the last */
+    LLVMValueRef idx[IR_MAX_RANK];
+    for (int d2 = 0; d2 < s.nk; d2++) idx[d2] = kn.idx[d2];
+    idx[s.nk] = i;
+    fused_body(c, F, idx, y);
+  }
   cg_loop_end(c, &l);
   nest_end(c, &kn);
 }
@@ -781,6 +800,125 @@ static void emit_dropout_mask(Cg *c, const Node *n) {
   cg_loop_end(c, &l);
 }
 
+/* -------------------------------------------------------------- fusion */
+
+/* A fused kernel (passes/fuse.c): nodes [first, end) of the graph, an
+ * anchor first (matmul, softmax) or none, then elementwise nodes over the
+ * loop's shape. In each iteration every operand from outside is loaded
+ * before any member is stored, so a member may overwrite a value the
+ * kernel reads at the same index; members used outside are stored, the
+ * rest stay in registers. */
+struct Fused {
+  const Graph *g;
+  int first, end, from;     /* members; `from`: the first non-anchor */
+  KernelKind kind;
+  const Type *loop;
+  LLVMValueRef *hoisted;    /* per operand slot (member * 3 + j): a load
+                               before the loops, for operands read at one
+                               element (LLVM cannot hoist past the stores) */
+};
+
+#define FUSED_SLOTS 3  /* operands of an elementwise node (where) */
+
+static bool in_kernel(const Fused *F, const Node *x) { return x->id >= F->first && x->id < F->end; }
+
+static void fused_hoist(Cg *c, Fused *F) {
+  int r = F->loop->rank;
+  for (int i = F->from; i < F->end; i++) {
+    const Node *m = F->g->nodes[i];
+    if (m->op == OP_ONE_HOT) continue;
+    for (int j = 0; j < m->n_in; j++) {
+      const Node *x = m->in[j];
+      int64_t str[IR_MAX_RANK] = {0};
+      if (in_kernel(F, x)) continue;
+      broadcast_strides(&x->type, r, F->loop->dim, str);
+      bool all_zero = true;
+      for (int d = 0; d < r; d++) all_zero &= str[d] == 0;
+      if (all_zero) F->hoisted[(i - F->first) * FUSED_SLOTS + j] = cg_load(c, x, cg_i64(c, 0));
+    }
+  }
+}
+
+/* The members' values at index idx of the loop; anchor: a softmax
+ * anchor's value (a matmul anchor is read back from its tile). */
+static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor) {
+  int r = F->loop->rank, count = F->end - F->first;
+  int64_t ostr[IR_MAX_RANK] = {0};
+  row_major(F->loop, ostr);
+  LLVMValueRef at = linear(c, idx, ostr, r, 0);
+  LLVMValueRef *vals = calloc((size_t)count, sizeof *vals), *args = calloc((size_t)count * FUSED_SLOTS, sizeof *args);
+  if (F->kind == KERNEL_SOFTMAX) vals[0] = anchor;
+  if (F->kind == KERNEL_MATMUL) vals[0] = cg_load(c, F->g->nodes[F->first], at);
+  /* every load first */
+  for (int i = F->from; i < F->end; i++) {
+    const Node *m = F->g->nodes[i];
+    LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
+    if (m->op == OP_ONE_HOT) {  /* the label at the leading indices */
+      int64_t lstr[IR_MAX_RANK] = {0};
+      row_major(&m->in[0]->type, lstr);
+      a[0] = cg_load(c, m->in[0], linear(c, idx, lstr, r - 1, 0));
+      continue;
+    }
+    for (int j = 0; j < m->n_in; j++) {
+      const Node *x = m->in[j];
+      if (in_kernel(F, x)) continue;
+      LLVMValueRef h = F->hoisted[(i - F->first) * FUSED_SLOTS + j];
+      int64_t str[IR_MAX_RANK] = {0};
+      broadcast_strides(&x->type, r, F->loop->dim, str);
+      a[j] = h ? h : cg_load(c, x, linear(c, idx, str, r, 0));
+    }
+  }
+  for (int i = F->from; i < F->end; i++) {
+    const Node *m = F->g->nodes[i];
+    LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
+    if (m->op == OP_ONE_HOT) {
+      LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, a[0], c->i64, ""), idx[r - 1], "");
+      vals[i - F->first] = sel(c, hit, cg_f32(c, 1), cg_f32(c, 0));
+      continue;
+    }
+    for (int j = 0; j < m->n_in; j++)
+      if (in_kernel(F, m->in[j])) a[j] = vals[m->in[j]->id - F->first];
+    vals[i - F->first] = scalar(c, m, a);
+  }
+  for (int i = F->from; i < F->end; i++)
+    if (c->home[i] >= 0) cg_store(c, F->g->nodes[i], at, vals[i - F->first]);
+  free(vals);
+  free(args);
+}
+
+/* The epilogue over rows [row0, row0 + rows) and columns [col0, col0 +
+ * cols) of one matrix of a matmul kernel (batch_idx: the matrix). */
+static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int batch_rank, LLVMValueRef row0,
+                         int64_t rows, LLVMValueRef col0, int64_t cols) {
+  LLVMValueRef idx[IR_MAX_RANK];
+  for (int d = 0; d < batch_rank; d++) idx[d] = batch_idx[d];
+  CgLoop lr, lc;
+  idx[batch_rank] = cg_iadd(c, cg_loop_begin(c, &lr, rows), row0);
+  idx[batch_rank + 1] = cg_iadd(c, cg_loop_begin(c, &lc, cols), col0);
+  fused_body(c, F, idx, NULL);
+  cg_loop_end(c, &lc);
+  cg_loop_end(c, &lr);
+}
+
+static void emit_fused(Cg *c, int first, int end) {
+  Fused F = {c->g, first, end, first, KERNEL_LOOP, &c->g->nodes[first]->type, NULL};
+  const Node *head = c->g->nodes[first];
+  if (ir_kernel_anchor(head, &F.kind)) F.from = first + 1;
+  F.hoisted = calloc((size_t)(end - first) * FUSED_SLOTS, sizeof *F.hoisted);
+  fused_hoist(c, &F);
+  if (F.kind == KERNEL_MATMUL) {
+    emit_matmul(c, head, &F);
+  } else if (F.kind == KERNEL_SOFTMAX) {
+    emit_axis_op(c, head, &F);
+  } else {
+    Nest ns;
+    nest_begin(c, &ns, F.loop->dim, F.loop->rank);
+    fused_body(c, &F, ns.idx, NULL);
+    nest_end(c, &ns);
+  }
+  free(F.hoisted);
+}
+
 /* ------------------------------------------------------------- kernels */
 
 static bool emit_node(Cg *c, const Node *n) {
@@ -792,9 +930,9 @@ static bool emit_node(Cg *c, const Node *n) {
     if (c->home[n->id] >= 0) fill(c, n, cg_load(c, n, cg_i64(c, 0)));  /* a constant with a role */
     return true;
   case OP_ASSIGN: case OP_UPDATE: return true;  /* at the end */
-  case OP_MATMUL: emit_matmul(c, n); return true;
+  case OP_MATMUL: emit_matmul(c, n, NULL); return true;
   case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: emit_reduce(c, n); return true;
-  case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: emit_axis_op(c, n); return true;
+  case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: emit_axis_op(c, n, NULL); return true;
   case OP_RESHAPE: case OP_BROADCAST: emit_elementwise(c, n); return true;
   case OP_TRANSPOSE: emit_transpose(c, n); return true;
   case OP_SLICE: emit_slice(c, n); return true;
@@ -851,18 +989,24 @@ static LLVMValueRef new_function(Cg *c, const char *name, bool internal) {
   return fn;
 }
 
-/* The function computing node n (made on first use). */
-static LLVMValueRef node_function(Cg *c, const Node *n, int graph_index) {
+/* The function computing node n, or the fused kernel that starts at n
+ * and ends before node `end` (made on first use). */
+static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index) {
   if (c->node_fns[n->id]) return c->node_fns[n->id];
   char name[160];
-  snprintf(name, sizeof name, "%s_g%d_%s_%d", c->prefix ? c->prefix : "nncc", graph_index,
-           op_info(n->op)->name, n->id);
+  if (n->kernel)
+    snprintf(name, sizeof name, "%s_g%d_k%d_%s_%d", c->prefix ? c->prefix : "nncc", graph_index, n->kernel,
+             op_info(n->op)->name, n->id);
+  else
+    snprintf(name, sizeof name, "%s_g%d_%s_%d", c->prefix ? c->prefix : "nncc", graph_index,
+             op_info(n->op)->name, n->id);
   LLVMValueRef kernel = c->fn, kernel_slab = c->slab;
   LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
   c->fn = new_function(c, name, true);
   c->slab = LLVMGetParam(c->fn, 0);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
-  if (!emit_node(c, n))  /* batch_norm, layer_norm, dropout: lowered before codegen */
+  if (n->kernel) emit_fused(c, n->id, end);
+  else if (!emit_node(c, n))  /* batch_norm, layer_norm, dropout: lowered before codegen */
     nncc_fatal("internal error: no code generation for '%s' (an op the lower pass removes)", op_info(n->op)->name);
   LLVMBuildRetVoid(c->b);
   c->node_fns[n->id] = c->fn;
@@ -893,8 +1037,17 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
   char *want = kernel_nodes(g, k);
   int graph_index = k <= CG_EVALUATE ? 0 : 1;
   for (int i = 0; i < g->n_nodes; i++) {
-    if (!want[i] || !has_code(g->nodes[i])) continue;
-    LLVMValueRef f = node_function(c, g->nodes[i], graph_index);
+    const Node *n = g->nodes[i];
+    int end = i + 1;
+    if (n->kernel) {  /* a fused kernel runs whole or not at all (fuse.c) */
+      if (i > 0 && g->nodes[i - 1]->kernel == n->kernel) continue;
+      bool any = false;
+      for (; end < g->n_nodes && g->nodes[end]->kernel == n->kernel; end++) any |= want[end];
+      if (!want[i] && !any) continue;
+    } else if (!want[i] || !has_code(n)) {
+      continue;
+    }
+    LLVMValueRef f = node_function(c, n, end, graph_index);
     LLVMBuildCall2(c->b, c->kernel_t, f, &c->slab, 1, "");
   }
   /* the end of the step: copies into ABI slots, then state writes */
@@ -913,7 +1066,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     if (!want[i] || (n->op != OP_ASSIGN && n->op != OP_UPDATE)) continue;
     const Node *v = n->in[1];
     if (c->home[v->id] < 0) fill(c, n->in[0], cg_load(c, v, cg_i64(c, 0)));
-    else copy_values(c, c->home[v->id], c->home[n->in[0]->id], &v->type);
+    else if (c->home[v->id] != c->home[n->in[0]->id]) copy_values(c, c->home[v->id], c->home[n->in[0]->id], &v->type);
   }
   free(want);
   LLVMBuildRetVoid(c->b);

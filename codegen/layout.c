@@ -65,6 +65,59 @@ static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
   }
 }
 
+/* In-place state writes: the new value of a state (an optimizer moment,
+ * a parameter, a running statistic) is stored straight into the state
+ * when the loop that computes it reads the state, if at all, at the very
+ * index it writes (fused kernels load before they store), and nothing
+ * reads the state later; the copy at the end of the step disappears. For
+ * each node: the var it is written into, or NULL. */
+static const Node **in_place_writes(const Graph *g, const bool *stored) {
+  int count = g->n_nodes;
+  const Node **into = calloc((size_t)count + 1, sizeof *into);
+  int *users = calloc((size_t)count + 1, sizeof(int)), *writer = malloc(sizeof(int) * (size_t)(count + 1));
+  int *end = malloc(sizeof(int) * (size_t)(count + 1)), *last_read = malloc(sizeof(int) * (size_t)(count + 1));
+  for (int i = 0; i < count; i++) writer[i] = last_read[i] = -1;
+  for (int i = count - 1; i >= 0; i--) {  /* end of i's loop: its kernel's */
+    const Node *n = g->nodes[i];
+    end[i] = n->kernel && i + 1 < count && g->nodes[i + 1]->kernel == n->kernel ? end[i + 1] : i + 1;
+  }
+  for (int i = 0; i < count; i++) {
+    const Node *n = g->nodes[i];
+    bool write = n->op == OP_ASSIGN || n->op == OP_UPDATE;
+    for (int k = 0; k < n->n_in; k++) {
+      const Node *x = n->in[k];
+      users[x->id] += !x->kernel || x->kernel != n->kernel;  /* users in the kernel read registers */
+      if (write && k == 0) continue;  /* the write itself */
+      int at = write ? count : i;  /* writes read their value at the end */
+      if (at > last_read[n->in[k]->id]) last_read[n->in[k]->id] = at;
+    }
+    if (write) writer[n->in[1]->id] = n->in[0]->id;
+  }
+  for (int i = 0; i < count; i++) {
+    const Node *v = g->nodes[i];
+    if (writer[i] < 0 || v->roles || users[i] != 1 || !ir_kernel_elementwise(v) || (v->kernel && !stored[i]))
+      continue;
+    const Node *state = g->nodes[writer[i]];
+    if (v->type.rank != state->type.rank ||
+        memcmp(v->type.dim, state->type.dim, sizeof(int64_t) * (size_t)v->type.rank) ||
+        last_read[state->id] >= end[i])
+      continue;
+    /* every reader in the loop reads at the written index: not an anchor */
+    int first = i;
+    while (v->kernel && first > 0 && g->nodes[first - 1]->kernel == v->kernel) first--;
+    bool anchor_reads = false;
+    KernelKind kind;
+    if (v->kernel && ir_kernel_anchor(g->nodes[first], &kind))
+      for (int k = 0; k < g->nodes[first]->n_in; k++) anchor_reads |= g->nodes[first]->in[k] == state;
+    if (!anchor_reads) into[i] = state;
+  }
+  free(users);
+  free(writer);
+  free(end);
+  free(last_read);
+  return into;
+}
+
 /* A block of scratch that is free again, for reuse. */
 typedef struct FreeBlock {
   int64_t offset, size;
@@ -81,12 +134,19 @@ typedef struct FreeBlock {
 static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t scratch_base, int64_t *naive) {
   int count = g->n_nodes;
   int *last = malloc(sizeof(int) * (size_t)(count + 1));
-  for (int i = 0; i < count; i++) last[i] = i;
+  /* a fused kernel runs as one loop: what it reads lives to its end */
+  int *kernel_end = calloc((size_t)g->n_kernels + 1, sizeof(int));
+  bool *stored = ir_kernel_stores(g);
+  const Node **into = in_place_writes(g, stored);
+  for (int i = 0; i < count; i++) {
+    last[i] = i;
+    if (g->nodes[i]->kernel) kernel_end[g->nodes[i]->kernel] = i;
+  }
   for (int i = 0; i < count; i++) {
     const Node *x = g->nodes[i];
     bool write = x->op == OP_ASSIGN || x->op == OP_UPDATE;
     for (int k = 0; k < x->n_in; k++) {
-      int until = write ? count : i, *l = &last[x->in[k]->id];
+      int until = write ? count : x->kernel ? kernel_end[x->kernel] : i, *l = &last[x->in[k]->id];
       if (until > *l) *l = until;  /* a later reader must not shorten a write's hold */
     }
   }
@@ -105,6 +165,10 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
     }
     const Node *n = g->nodes[i];
     int slot = -1;
+    if (into[i]) {  /* computed in place */
+      home[i] = cm->tensors[find_var_tensor(cm, into[i]->name)].offset;
+      continue;
+    }
     if (n->op == OP_VAR) slot = find_var_tensor(cm, n->name);
     else if (n->roles & ROLE_GRAD) {
       int v = find_var_tensor(cm, n->grad_of->name);
@@ -124,6 +188,10 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
     }
     if (n->op == OP_ASSIGN || n->op == OP_UPDATE) {  /* no value of their own */
       home[i] = -1;
+      continue;
+    }
+    if (n->kernel && !stored[i]) {  /* lives in registers inside its kernel */
+      home[i] = CG_IN_REGISTERS;
       continue;
     }
     int64_t size = align_up(byte_size(&n->type)), best = -1;
@@ -150,6 +218,9 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
     }
   }
   free(last);
+  free(kernel_end);
+  free(stored);
+  free(into);
   free(dies_head);
   free(dies_next);
   free(free_list);

@@ -335,6 +335,8 @@ bool *ir_kernel_stores(const Graph *g);
  * unnamed values print as %<id>. `@line:col` is the source location. */
 void ir_print_graph(FILE *out, const Graph *g);
 void ir_print_module(FILE *out, const Module *m);
+/* The same graphs as Graphviz (--emit=dot), fused kernels as clusters. */
+void ir_print_dot(FILE *out, const Module *m);
 /* Parses text printed by ir_print_*; errors go to d (whose source is the
  * text). Returns NULL on error. Runs ir_infer on every node and checks the
  * printed type against it. */

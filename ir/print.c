@@ -348,3 +348,65 @@ void ir_print_module(FILE *out, const Module *m) {
     ir_print_graph(out, m->graphs[i]);
   }
 }
+
+/* ------------------------------------------------------------ graphviz */
+
+/* --emit=dot: every graph as a Graphviz digraph, each fused kernel a
+ * cluster; vars are ellipses, constants are folded into their users'
+ * labels (a dot file of a thousand `const 0` boxes helps nobody). */
+static void dot_graph(FILE *out, const Graph *g, int index) {
+  Arena scratch = {0};
+  char **names = print_names(g, &scratch);
+  bool *stored = g->n_kernels ? ir_kernel_stores(g) : NULL;
+  fprintf(out, "  subgraph cluster_g%d {\n    label=\"%s\";\n    fontsize=18;\n", index, g->name ? g->name : "?");
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n || (unsigned)n->op >= OP_COUNT || n->op == OP_CONST) continue;
+    int k = n->kernel;
+    if (k && (i == 0 || g->nodes[i - 1]->kernel != k)) {
+      KernelKind kind = KERNEL_LOOP;
+      ir_kernel_anchor(n, &kind);
+      char tbuf[TYPE_STR_MAX];
+      fprintf(out, "    subgraph cluster_g%d_k%d {\n      label=\"k%d %s %s\";\n      style=filled;\n"
+                   "      fillcolor=\"#eef3fb\";\n      color=\"#4a78c2\";\n",
+              index, k, k, kernel_kind_name(kind), type_str(&n->type, tbuf, sizeof tbuf));
+    }
+    char tbuf[TYPE_STR_MAX];
+    const char *what = n->op == OP_VAR ? role_word(n->roles) : op_info(n->op)->name;
+    fprintf(out, "    %sg%d_n%d [label=\"%%%s = %s", k ? "  " : "", index, i, names[i], what);
+    for (int j = 0; j < n->n_in; j++)
+      if (n->in[j] && n->in[j]->op == OP_CONST) {
+        char buf[40];
+        format_double(buf, sizeof buf, n->in[j]->attr[0].f);
+        fprintf(out, " %s", buf);
+      }
+    fprintf(out, "\\n%s\"", type_str(&n->type, tbuf, sizeof tbuf));
+    if (n->op == OP_VAR) fputs(", shape=ellipse", out);
+    else if (k && !stored[i]) fputs(", shape=box, style=\"rounded,dashed\"", out);  /* in registers */
+    else fputs(", shape=box, style=rounded", out);
+    if (n->roles & (ROLE_OUTPUT | ROLE_LOSS | ROLE_GRAD)) fputs(", penwidth=2", out);
+    fputs("];\n", out);
+    if (k && (i + 1 == g->n_nodes || g->nodes[i + 1]->kernel != k)) fputs("    }\n", out);
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (!n || (unsigned)n->op >= OP_COUNT || n->op == OP_CONST) continue;
+    for (int j = 0; j < n->n_in; j++) {
+      const Node *x = n->in[j];
+      if (!x || x->op == OP_CONST || x->id < 0 || x->id >= g->n_nodes) continue;
+      fprintf(out, "    g%d_n%d -> g%d_n%d;\n", index, x->id, index, i);
+    }
+  }
+  fputs("  }\n", out);
+  free(stored);
+  arena_free(&scratch);
+}
+
+void ir_print_dot(FILE *out, const Module *m) {
+  fputs("// nncc graph IR as Graphviz: dot -Tsvg FILE.dot -o FILE.svg\n"
+        "// boxes: ops (dashed: kept in registers by a fused kernel); ellipses: vars;\n"
+        "// shaded clusters: fused kernels; bold: outputs, the loss, gradients\n"
+        "digraph nncc {\n  node [fontname=\"monospace\", fontsize=10];\n  rankdir=TB;\n", out);
+  for (int i = 0; i < m->n_graphs; i++) dot_graph(out, m->graphs[i], i);
+  fputs("}\n", out);
+}

@@ -253,7 +253,7 @@ static void merge_operands(Fuser *F, const Node *n, int k) {
     bool feeds_anchor = false;  /* an anchor reads its operands from memory */
     for (int a = 0; a < c->head->n_in && c->kind != KERNEL_LOOP; a++) feeds_anchor |= F->cl[c->head->in[a]->id] == k2;
     if (feeds_anchor) continue;
-    diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: merged the loop of %s into %s %s, through %s", F->g->name,
+    diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: merged the loop of %s into %s %s, joined by %s", F->g->name,
                 label(c2->head, l1, sizeof l1), c->kind == KERNEL_LOOP ? "the loop of" : c->kind == KERNEL_MATMUL
                 ? "the epilogue of the matmul kernel of" : "the softmax kernel of", label(c->head, l2, sizeof l2),
                 op_info(n->op)->name);
@@ -304,11 +304,11 @@ static void grow_kernels(Fuser *F) {
                       reason);
           continue;
         }
+        diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: fused %s into %s %s", g->name, label(n, l1, sizeof l1),
+                    kind_phrase(F->cls[k].kind), label(F->cls[k].head, l2, sizeof l2));
         join(F, n, k);
         merge_operands(F, n, k);
         joined = k;
-        diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: fused %s into %s %s", g->name, label(n, l1, sizeof l1),
-                    kind_phrase(F->cls[k].kind), label(F->cls[k].head, l2, sizeof l2));
       }
     if (joined < 0) new_cluster(F, n, KERNEL_LOOP);
   }

@@ -30,6 +30,7 @@ static const char usage_text[] =
     "                    [--header out.h] [--target-cpu CPU|native]\n"
     "       nncc FILE.nn --emit=ast|ir|grad|opt|fused|memory|llvm|asm|dot|params [-o OUT]\n"
     "       nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes\n"
+    "       (any command) [--remarks=fusion] [--no-fuse]\n"
     "       nncc check FILE.nn\n"
     "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT]\n"
     "                          [--resume CKPT] [--log metrics.csv] [--quiet]\n"
@@ -45,7 +46,8 @@ typedef struct Options {
   const char *out;
   const char *model;
   const char *print_after;
-  bool print_after_all, time_passes, verify_each;
+  bool print_after_all, time_passes, verify_each, no_fuse;
+  unsigned remarks;        /* DIAG_REMARK_* */
   /* options of code generation and training (SPEC §3), parsed now so that
    * the documented command lines are accepted */
   const char *header, *target_cpu, *prefix, *save, *resume, *load, *log;
@@ -189,6 +191,11 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->time_passes = true;
     } else if (!strcmp(a, "--verify-each")) {
       o->verify_each = true;
+    } else if (!strcmp(a, "--no-fuse")) {
+      o->no_fuse = true;
+    } else if (!strncmp(a, "--remarks=", 10)) {
+      if (strcmp(a + 10, "fusion")) return usage_error("unknown remark kind '%s' (known: fusion)", a + 10);
+      o->remarks |= DIAG_REMARK_FUSION;
     } else {
       return usage_error("unknown option '%s'", a);
     }
@@ -363,12 +370,23 @@ static int run_gradcheck(const Options *o, Module *m, Diag *d, const char *src, 
   return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_COMPILE : EXIT_RUNTIME;
 }
 
-/* Stages that later issues bring (autodiff, codegen, training) answer
- * with a clear message instead of pretending. */
-static int not_yet(const char *what) {
-  fprintf(stderr, "nncc: error: %s is not available in this version of nncc: it needs code generation\n",
-          what);
-  return EXIT_USAGE;
+/* --emit=fused ends with what fusion did, per graph, as IR comments. */
+static void print_fusion_summary(FILE *out, const Module *m) {
+  fputc('\n', out);
+  for (int i = 0; i < m->n_graphs; i++) {
+    const Graph *g = m->graphs[i];
+    bool *stored = ir_kernel_stores(g);
+    int fused = 0, in_registers = 0, ops = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+      const Node *n = g->nodes[k];
+      ops += n->op != OP_VAR && n->op != OP_CONST;
+      fused += n->kernel != 0;
+      in_registers += n->kernel && !stored[k];
+    }
+    fprintf(out, "# %s: %d kernels hold %d of %d ops; %d value%s stay%s in registers\n", g->name, g->n_kernels, fused,
+            ops, in_registers, in_registers == 1 ? "" : "s", in_registers == 1 ? "s" : "");
+    free(stored);
+  }
 }
 
 /* What must hold of the command line before any file is read. */
@@ -481,7 +499,9 @@ int main(int argc, char **argv) {
   }
 
   PassOptions po = {.print_after = o.print_after, .print_after_all = o.print_after_all,
-                    .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout};
+                    .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout,
+                    .no_fuse = o.no_fuse};
+  d.remarks = o.remarks;
 #ifndef NDEBUG
   po.verify_each = true;  /* debug builds verify after every pass */
 #endif
@@ -491,6 +511,8 @@ int main(int argc, char **argv) {
   bool as_written = is_check || (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "params")));
   if (as_written && !o.print_after && !o.print_after_all) po.stop_after = "reach";
   if (o.emit && !strcmp(o.emit, "grad") && !o.print_after && !o.print_after_all) po.stop_after = "autodiff";
+  /* opt: optimized, before fusion; fused, dot: after it */
+  if (o.emit && !strcmp(o.emit, "opt") && !o.print_after && !o.print_after_all) po.stop_after = "dce";
   bool is_gradcheck = !strcmp(o.command, "gradcheck");
   if (is_gradcheck) po.stop_after = "lower";  /* gradcheck differentiates itself */
   if (!pass_run_pipeline(m, &d, &po)) {
@@ -518,7 +540,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params") ||
-                 !strcmp(o.emit, "grad"))) {
+                 !strcmp(o.emit, "grad") || !strcmp(o.emit, "fused") || !strcmp(o.emit, "dot"))) {
     char *tmp;
     FILE *out = open_output(o.out, &tmp);
     if (!out) { exit_code = EXIT_COMPILE; goto done; }
@@ -534,6 +556,11 @@ int main(int argc, char **argv) {
           ir_print_graph(out, m->graphs[i]);
         }
       if (first) fputs("# no model has a loss: nothing to differentiate\n", out);
+    } else if (!strcmp(o.emit, "dot")) {
+      ir_print_dot(out, m);
+    } else if (!strcmp(o.emit, "fused")) {
+      ir_print_module(out, m);
+      print_fusion_summary(out, m);
     } else {
       ir_print_module(out, m);
     }
@@ -574,11 +601,7 @@ int main(int argc, char **argv) {
     if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
     goto done;
   }
-  if (o.emit) {
-    char what[64];
-    snprintf(what, sizeof what, "--emit=%s", o.emit);
-    exit_code = not_yet(what);
-  } else if (o.out) {
+  if (o.out && !o.emit) {  /* every --emit stage was handled above */
     /* nncc FILE.nn -o model.so [--header model.h]: the runtime half comes
      * from the build tree, or from lib/nncc next to an installed nncc */
     const char *rt = getenv("NNCC_RT_LIB") ? getenv("NNCC_RT_LIB") : NNCC_RT_LIB;

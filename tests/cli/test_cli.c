@@ -5,10 +5,7 @@
  * (0 ok, 1 compile error, 2 usage error) and the key parts of what it
  * prints. Files the tests write live in one temporary directory per test
  * case (mkdtemp), removed when the case ends.
- *
- * The test case `not_yet_available` (and `not_yet_available_with_options`)
- * pins what this version answers for the commands that need code
- * generation; update them when code generation lands. */
+ */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -892,17 +889,58 @@ END_TEST
  * Stages this version does not have yet (the .so output, fusion dumps):
  * exit 2 with "not available". Update when they land. */
 
-START_TEST(not_yet_available) {
-  char *dir = fresh_dir();
-  const char *forms[] = {"%s --emit=fused", "%s --emit=dot"};
-  for (int i = 0; i < 2; i++) {
-    TuRun r = nncc(forms[i], MLP);
-    EXPECT_STATUS(r, 2, forms[i]);
-    EXPECT_HAS(r.err, "not available", forms[i]);
-    tu_run_free(&r);
-  }
-  ck_assert_int_eq(entries(dir), 0);
-  free(dir);
+/* --emit=fused: the IR after the fuse pass, kernel blocks and a summary;
+ * --no-fuse turns the pass off; --emit=opt is the IR before it. */
+START_TEST(emit_fused_shows_kernels) {
+  TuRun r = nncc("%s --emit=fused", MLP);
+  EXPECT_STATUS(r, 0, "--emit=fused");
+  EXPECT_HAS(r.out, "# nncc graph IR", "--emit=fused");
+  EXPECT_HAS(r.out, "  kernel k1 matmul f32[64,128] {", "--emit=fused: the first layer's epilogue");
+  EXPECT_HAS(r.out, "    %h = relu", "--emit=fused: relu inside the kernel");
+  EXPECT_HAS(r.out, "kernel k3 softmax f32[64,10] {", "--emit=fused: the cross-entropy gradient");
+  EXPECT_HAS(r.out, "# mlp.train: 9 kernels hold", "--emit=fused: the summary");
+  tu_run_free(&r);
+  r = nncc("%s --emit=fused --no-fuse", MLP);
+  EXPECT_STATUS(r, 0, "--no-fuse");
+  EXPECT_LACKS(r.out, "kernel k", "--no-fuse");
+  EXPECT_HAS(r.out, "# mlp.train: 0 kernels hold 0 of", "--no-fuse");
+  tu_run_free(&r);
+  r = nncc("%s --emit=opt", MLP);
+  EXPECT_STATUS(r, 0, "--emit=opt");
+  EXPECT_LACKS(r.out, "kernel k", "--emit=opt is before fusion");
+  tu_run_free(&r);
+}
+END_TEST
+
+START_TEST(emit_dot_draws_kernels_as_clusters) {
+  TuRun r = nncc("%s --emit=dot", MLP);
+  EXPECT_STATUS(r, 0, "--emit=dot");
+  EXPECT_HAS(r.out, "digraph nncc {", "--emit=dot");
+  EXPECT_HAS(r.out, "subgraph cluster_g1_k1 {", "--emit=dot: a kernel of mlp.train");
+  EXPECT_HAS(r.out, "label=\"k1 matmul f32[64,128]\"", "--emit=dot: the kernel's label");
+  EXPECT_HAS(r.out, "g1_n26 -> g1_n27;", "--emit=dot: an edge");
+  ck_assert_msg(r.out[strlen(r.out) - 2] == '}', "--emit=dot: the digraph is closed");
+  tu_run_free(&r);
+}
+END_TEST
+
+START_TEST(remarks_fusion_explain_decisions) {
+  TuRun r = nncc("%s --emit=llvm --remarks=fusion", MLP);
+  EXPECT_STATUS(r, 0, "--remarks=fusion");
+  EXPECT_HAS(r.err, "mlp.nn:10:7: remark: mlp.train: fused 'relu' (h) into the epilogue of the matmul kernel of 'matmul'",
+             "--remarks=fusion: a fused epilogue");
+  EXPECT_HAS(r.err, "remark: mlp.train: did not fuse 'sum' (d.h.b) with its operand 'where': a reduction ends a kernel",
+             "--remarks=fusion: a reduction");
+  EXPECT_HAS(r.err, "did not fuse 'div' into the loop of 'add': the operand f32[] broadcasts to f32[10]",
+             "--remarks=fusion: a broadcast operand");
+  tu_run_free(&r);
+  r = nncc("%s --emit=llvm", MLP);
+  EXPECT_LACKS(r.err, "remark", "no remarks unless asked");
+  tu_run_free(&r);
+  r = nncc("%s --remarks=everything", MLP);
+  EXPECT_STATUS(r, 2, "--remarks=everything");
+  EXPECT_HAS(r.err, "unknown remark kind 'everything' (known: fusion)", "--remarks=everything");
+  tu_run_free(&r);
 }
 END_TEST
 
@@ -1051,7 +1089,8 @@ static Suite *cli_suite(void) {
       {"model", {model_selects_one, model_unknown}},
       {"passes", {print_after_each_pass, print_after_all, time_passes}},
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
-      {"not_yet_available", {not_yet_available, shared_library_with_options}},
+      {"fusion", {emit_fused_shows_kernels, emit_dot_draws_kernels_as_clusters, remarks_fusion_explain_decisions,
+                  shared_library_with_options}},
       {"gradients",
        {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_through_the_jit,
         gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},

@@ -474,6 +474,54 @@ START_TEST(model_case) {
 }
 END_TEST
 
+/* ------------------------------------------------------------- fusion */
+
+/* Programs whose graphs fuse (passes/fuse.c) in every way codegen emits:
+ * matmul epilogues over blocked tiles and both edges, batched; softmax
+ * rows with the cross-entropy gradient and one_hot; loops with broadcast
+ * operands and bool values stored for later; the optimizer update in
+ * place. Each must make at least `kernels` fused kernels (so the test
+ * cannot pass by not fusing) and agree with the reference evaluator. */
+typedef struct FusionCase {
+  const char *name;
+  const char *src;
+  int kernels;   /* at least, over both graphs */
+} FusionCase;
+
+static const FusionCase fusion_cases[] = {
+    {"epilogue_edges",  /* 9 x 37: 8 rows and 32 columns blocked, edges of 1 and 5 */
+     "model m {\n input x: f32[9, 13]\n input t: f32[9, 37]\n h = dense(x, 37, tanh)\n"
+     " g = gelu(h * 0.5 + 1) - sigmoid(h)\n output g\n loss mse(g, t)\n}\n", 3},
+    {"epilogue_small",  /* smaller than one tile: the edge path only */
+     "model m {\n input x: f32[3, 5]\n input t: f32[3, 7]\n z = relu(dense(x, 7)) + x @ ones(f32[5, 7])\n"
+     " output z\n loss mse(z, t)\n}\n", 2},
+    {"batched_epilogue",
+     "model m {\n input a: f32[2, 5, 6]\n param w: f32[6, 33] = normal(0, 0.3)\n param b: f32[33] = normal(0, 1)\n"
+     " input t: f32[2, 5, 33]\n y = leaky_relu(a @ w + b, 0.1) * 2\n output y\n loss mse(y, t)\n}\n", 2},
+    {"softmax_cross_entropy",
+     "model m {\n input x: f32[6, 2]\n input y: i32[6]\n z = dense(x, 5)\n p = softmax(z)\n"
+     " output p\n loss cross_entropy(z, y)\n}\n"
+     "train m {\n data = spiral(n = 6, classes = 5)\n optimizer = sgd(lr = 0.1, momentum = 0.9)\n}\n", 3},
+    {"log_softmax_loop",
+     "model m {\n input x: f32[4, 6]\n input y: i32[4]\n l = log_softmax(dense(x, 3)) * 2 - 1\n"
+     " q = where(l > -3, exp(l), 0)\n output q\n loss nll(l, y) + mean(q)\n}\n", 2},
+    {"broadcast_loop",
+     "model m {\n input a: f32[3, 4, 5]\n param b: f32[4, 1] = normal(0, 1)\n param c: f32[5] = normal(0, 1)\n"
+     " u = a * b + c\n m2 = u > 0\n v = where(m2, u, -u) / (abs(c) + 1)\n s = sum(v * v)\n"
+     " w = where(m2, 1, 0) * v\n output w, s\n loss s + mean(w)\n}\n", 2},
+};
+#define N_FUSION_CASES ((int)(sizeof fusion_cases / sizeof fusion_cases[0]))
+
+START_TEST(fusion_case) {
+  const FusionCase *fc = &fusion_cases[_i];
+  Compiled k = compile(fc->src);
+  int kernels = 0;
+  for (int g = 0; g < k.m->n_graphs; g++) kernels += k.m->graphs[g]->n_kernels;
+  ck_assert_msg(kernels >= fc->kernels, "%s: %d fused kernels, expected at least %d", fc->name, kernels, fc->kernels);
+  check_compiled(&k, TOL);
+}
+END_TEST
+
 /* ------------------------------------------- conv and pooling as IR */
 
 /* One geometry: x [N,C,H,W], w [O,C,KH,KW]; the pools use the same
@@ -600,6 +648,7 @@ int main(void) {
   tcase_add_checked_fixture(models, NULL, teardown);
   tcase_set_timeout(models, 120);
   tcase_add_loop_test(models, model_case, 0, N_MODEL_CASES);
+  tcase_add_loop_test(models, fusion_case, 0, N_FUSION_CASES);
   suite_add_tcase(s, models);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
