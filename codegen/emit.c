@@ -552,11 +552,21 @@ static void emit_reduce(Cg *c, const Node *n) {
 /* softmax / log_softmax / argmax along one axis */
 static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor);
 
+static const Node *fused_row_loss(const Fused *F);
+static LLVMValueRef clamp_index(Cg *c, LLVMValueRef v, int64_t rows);
+
 static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
   const Node *x = n->in[0];
   int64_t axis = n->attr[0].i;
   Split s;
   split_axes(&x->type, &axis, 1, &s);
+  /* a fused cross_entropy / nll: mean over rows of logsumexp - x[label] */
+  const Node *loss = F ? fused_row_loss(F) : NULL;
+  LLVMValueRef loss_acc = NULL;
+  if (loss) {
+    loss_acc = alloca_f32(c);
+    LLVMBuildStore(c->b, cg_f32(c, 0), loss_acc);
+  }
   Nest kn;
   nest_begin(c, &kn, s.kept, s.nk);
   LLVMValueRef base = linear(c, kn.idx, s.kstr, s.nk, 0);
@@ -585,6 +595,15 @@ static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
   LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
   LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m);
   LLVMValueRef lse = libm1(c, "logf", sum), inv = cg_fdiv(c, cg_f32(c, 1), sum);
+  if (loss) {  /* the labels are indexed by the kept dims, row-major */
+    int64_t kstr_out[IR_MAX_RANK] = {0};
+    Type kt = type_make(DT_I32, s.nk, s.kept);
+    row_major(&kt, kstr_out);
+    LLVMValueRef label = clamp_index(c, cg_load(c, loss->in[1], linear(c, kn.idx, kstr_out, s.nk, 0)), len);
+    LLVMValueRef picked = cg_load(c, x, cg_iadd(c, base, cg_imul(c, label, cg_i64(c, step))));
+    LLVMValueRef term = cg_fsub(c, cg_fadd(c, m, lse), picked);
+    LLVMBuildStore(c->b, cg_fadd(c, LLVMBuildLoad2(c->b, c->f32, loss_acc, ""), term), loss_acc);
+  }
   CgLoop l;
   LLVMValueRef i = cg_loop_begin(c, &l, len);
   LLVMValueRef at = cg_iadd(c, base, cg_imul(c, i, cg_i64(c, step)));
@@ -599,6 +618,10 @@ static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
   }
   cg_loop_end(c, &l);
   nest_end(c, &kn);
+  if (loss) {
+    double rows = (double)type_numel(&loss->in[1]->type);
+    cg_store(c, loss, cg_i64(c, 0), cg_fmul(c, LLVMBuildLoad2(c->b, c->f32, loss_acc, ""), cg_f32(c, 1.0 / rows)));
+  }
 }
 
 /* ------------------------------------------------------ data movement */
@@ -822,11 +845,19 @@ struct Fused {
 
 static bool in_kernel(const Fused *F, const Node *x) { return x->id >= F->first && x->id < F->end; }
 
+static bool is_row_loss(const Node *n) { return n->op == OP_CROSS_ENTROPY || n->op == OP_NLL; }
+
+static const Node *fused_row_loss(const Fused *F) {
+  for (int i = F->from; i < F->end; i++)
+    if (is_row_loss(F->g->nodes[i])) return F->g->nodes[i];
+  return NULL;
+}
+
 static void fused_hoist(Cg *c, Fused *F) {
   int r = F->loop->rank;
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
-    if (m->op == OP_ONE_HOT) continue;
+    if (m->op == OP_ONE_HOT || is_row_loss(m)) continue;
     for (int j = 0; j < m->n_in; j++) {
       const Node *x = m->in[j];
       int64_t str[IR_MAX_RANK] = {0};
@@ -853,6 +884,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
+    if (is_row_loss(m)) continue;  /* emit_axis_op's, per row */
     if (m->op == OP_ONE_HOT) {  /* the label at the leading indices */
       int64_t lstr[IR_MAX_RANK] = {0};
       row_major(&m->in[0]->type, lstr);
@@ -871,6 +903,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
+    if (is_row_loss(m)) continue;
     if (m->op == OP_ONE_HOT) {
       LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, a[0], c->i64, ""), idx[r - 1], "");
       vals[i - F->first] = sel(c, hit, cg_f32(c, 1), cg_f32(c, 0));
@@ -881,7 +914,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
     vals[i - F->first] = scalar(c, m, a);
   }
   for (int i = F->from; i < F->end; i++)
-    if (c->home[i] >= 0) cg_store(c, F->g->nodes[i], at, vals[i - F->first]);
+    if (c->home[i] >= 0 && !is_row_loss(F->g->nodes[i])) cg_store(c, F->g->nodes[i], at, vals[i - F->first]);
   free(vals);
   free(args);
 }

@@ -248,6 +248,13 @@ bool ir_kernel_elementwise(const Node *n) {
   return (op_info(n->op)->flags & OPF_ELEMWISE) || n->op == OP_BROADCAST || n->op == OP_ONE_HOT;
 }
 
+bool ir_kernel_row_loss(const Node *anchor, const Node *n) {
+  KernelKind kind;
+  if (!ir_kernel_anchor(anchor, &kind) || kind != KERNEL_SOFTMAX) return false;
+  return (n->op == OP_CROSS_ENTROPY && anchor->op == OP_SOFTMAX && n->in[0] == anchor->in[0]) ||
+         (n->op == OP_NLL && anchor->op == OP_LOG_SOFTMAX && n->in[0] == anchor);
+}
+
 bool *ir_kernel_stores(const Graph *g) {
   bool *stored = calloc((size_t)g->n_nodes + 1, 1);
   if (!stored) nncc_fatal("out of memory");

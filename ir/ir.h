@@ -303,7 +303,8 @@ bool ir_broadcast(const Type *a, const Type *b, Type *out);
  *   KERNEL_MATMUL   a matmul of f32 matrices (rank >= 2 each); the rest
  *                   is its epilogue, applied to each register tile
  *   KERNEL_SOFTMAX  softmax or log_softmax over the last axis; the rest
- *                   runs in its per-row write loop */
+ *                   runs in its per-row write loop, and one row loss
+ *                   (ir_kernel_row_loss) may share its max and sum */
 typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX } KernelKind;
 const char *kernel_kind_name(KernelKind k);
 /* n can start a kernel as its anchor (*kind set). */
@@ -311,6 +312,10 @@ bool ir_kernel_anchor(const Node *n, KernelKind *kind);
 /* n can be computed one element at a time in a kernel's loop:
  * elementwise ops, broadcast, one_hot. */
 bool ir_kernel_elementwise(const Node *n);
+/* n is the loss that a softmax kernel anchored by `anchor` computes from
+ * the row max and sum it has anyway: cross_entropy(z, y) beside
+ * softmax(z), or nll(log_softmax(z), y). Its shape is [], not the loop's. */
+bool ir_kernel_row_loss(const Node *anchor, const Node *n);
 /* For every node: whether a kernel member's value must be stored - it has
  * a role, a user outside its kernel, or it is a matmul anchor (the
  * epilogue reads it back); false for nodes outside kernels. malloc'ed. */

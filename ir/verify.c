@@ -156,7 +156,8 @@ static bool same_dims(const Type *a, const Type *b) {
 
 /* Fused kernels (ir.h, fusion rules): numbered 1.. in order of first
  * node, each contiguous, an optional anchor first, then elementwise nodes
- * of the loop's shape whose operands from the kernel have that shape. */
+ * of the loop's shape whose operands from the kernel have that shape, or a
+ * softmax kernel's row loss. */
 static void check_kernels(Verifier *V) {
   const Graph *g = V->g;
   int last = 0;  /* the highest kernel number opened so far */
@@ -181,6 +182,7 @@ static void check_kernels(Verifier *V) {
         problem(V, i, n, "'%s' cannot start a kernel", op_info(n->op)->name);
       continue;
     }
+    if (ir_kernel_row_loss(first, n)) continue;
     if (!ir_kernel_elementwise(n)) {
       problem(V, i, n, "'%s' is not elementwise and cannot be in kernel k%d", op_info(n->op)->name, k);
       continue;

@@ -279,7 +279,8 @@ static void grow_kernels(Fuser *F) {
     }
     bool elementwise = ir_kernel_elementwise(n);
     if (!elementwise) {
-      for (int j = 0; j < n->n_in && !(op_info(n->op)->flags & OPF_EFFECT); j++)
+      bool row_loss = n->op == OP_CROSS_ENTROPY || n->op == OP_NLL;  /* see attach_row_losses */
+      for (int j = 0; j < n->n_in && !(op_info(n->op)->flags & OPF_EFFECT) && !row_loss; j++)
         if (F->cl[n->in[j]->id] >= 0 && n->op != OP_VAR)
           diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: did not fuse %s with its operand %s: %s", g->name,
                       label(n, l1, sizeof l1), label(n->in[j], l2, sizeof l2),
@@ -350,6 +351,50 @@ static void pull_producers(Fuser *F) {
                 g->name, label(p, l1, sizeof l1), kind_phrase(c->kind), label(c->head, l2, sizeof l2));
   }
   free(user_cl);
+}
+
+/* cross_entropy(z, y) beside softmax(z) (the gradient's, in a training
+ * graph), or nll(log_softmax(z), y): the loss joins the softmax kernel,
+ * which has each row's max and sum anyway. */
+static void attach_row_losses(Fuser *F) {
+  Graph *g = F->g;
+  char l1[96], l2[96];
+  for (int k = 0; k < F->n_cls; k++) {
+    const Cluster *c = &F->cls[k];
+    if (c->count == 0 || c->kind != KERNEL_SOFTMAX) continue;
+    const Node *anchor = c->head;
+    const Node *key = anchor->op == OP_SOFTMAX ? anchor->in[0] : anchor;
+    for (int i = key->id + 1; i < g->n_nodes; i++) {
+      Node *l = g->nodes[i];
+      if (F->cl[i] >= 0 || l->n_in != 2 || l->in[0] != key || !ir_kernel_row_loss(anchor, l)) continue;
+      if (F->entries[i] != F->entries[anchor->id] || F->cls[k].count >= KERNEL_MAX_NODES) {
+        char a[64], b[64];
+        diag_remark(F->d, DIAG_REMARK_FUSION, l->loc, "%s: did not fuse %s into the softmax kernel of %s: %s%s%s%s",
+                    g->name, label(l, l1, sizeof l1), label(anchor, l2, sizeof l2),
+                    F->cls[k].count >= KERNEL_MAX_NODES ? "the kernel is full" : "it runs in ",
+                    F->cls[k].count >= KERNEL_MAX_NODES ? "" : entries_str(F->entries[i], a, sizeof a),
+                    F->cls[k].count >= KERNEL_MAX_NODES ? "" : ", the kernel in ",
+                    F->cls[k].count >= KERNEL_MAX_NODES ? "" : entries_str(F->entries[anchor->id], b, sizeof b));
+        continue;
+      }
+      bool uses_loss = false;  /* a member reading the loss: it is computed after the rows */
+      for (int m = 0; m < c->count; m++)
+        for (int j = 0; j < g->nodes[c->members[m]]->n_in; j++) uses_loss |= g->nodes[c->members[m]]->in[j] == l;
+      int kl = new_cluster(F, l, KERNEL_LOOP);
+      c = &F->cls[k];  /* new_cluster may move the array */
+      if (uses_loss || reaches(F, k, kl) || reaches(F, kl, k)) {  /* the kernel uses the loss, or the other way */
+        F->cls[kl].count = 0;
+        F->cl[i] = -1;
+        diag_remark(F->d, DIAG_REMARK_FUSION, l->loc, "%s: did not fuse %s into the softmax kernel of %s: a cycle",
+                    g->name, label(l, l1, sizeof l1), label(anchor, l2, sizeof l2));
+        continue;
+      }
+      merge(F, k, kl);
+      diag_remark(F->d, DIAG_REMARK_FUSION, l->loc, "%s: fused %s into the softmax kernel of %s (its row max and sum)",
+                  g->name, label(l, l1, sizeof l1), label(anchor, l2, sizeof l2));
+      break;
+    }
+  }
 }
 
 /* The units in a topological order, depth first from the original order,
@@ -436,6 +481,7 @@ bool pass_fuse(Graph *g, Diag *d) {
   for (int i = 0; i < n; i++) g->nodes[i]->kernel = 0;
   grow_kernels(&F);
   pull_producers(&F);
+  attach_row_losses(&F);
   schedule(&F);
   free(F.entries);
   free(F.cl);

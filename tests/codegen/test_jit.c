@@ -505,6 +505,9 @@ static const FusionCase fusion_cases[] = {
     {"log_softmax_loop",
      "model m {\n input x: f32[4, 6]\n input y: i32[4]\n l = log_softmax(dense(x, 3)) * 2 - 1\n"
      " q = where(l > -3, exp(l), 0)\n output q\n loss nll(l, y) + mean(q)\n}\n", 2},
+    {"nll_log_softmax",
+     "model m {\n input x: f32[5, 3]\n input y: i32[5]\n l = log_softmax(dense(x, 4))\n output l\n"
+     " loss nll(l, y)\n}\n", 2},
     {"broadcast_loop",
      "model m {\n input a: f32[3, 4, 5]\n param b: f32[4, 1] = normal(0, 1)\n param c: f32[5] = normal(0, 1)\n"
      " u = a * b + c\n m2 = u > 0\n v = where(m2, u, -u) / (abs(c) + 1)\n s = sum(v * v)\n"
