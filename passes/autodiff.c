@@ -463,16 +463,18 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
   return ad.adj;
 }
 
-/* Every param and f32 input of a training graph gets ROLE_GRAD; one the
- * loss does not reach gets zeros (the reach pass warned about it). */
-static bool autodiff_graph(Graph *g) {
+/* Every param and f32 input of a training graph gets ROLE_GRAD (the
+ * inputs not with no_input_grads); one the loss does not reach gets zeros
+ * (the reach pass warned about it). */
+static bool autodiff_graph(Graph *g, bool no_input_grads) {
   Node *loss = NULL;
   int n = g->n_nodes, n_wrt = 0;
   Node **wrt = calloc((size_t)n + 1, sizeof(Node *));
   for (int i = 0; i < n; i++) {
     Node *x = g->nodes[i];
     if (x->roles & ROLE_LOSS) loss = x;
-    if (x->op == OP_VAR && x->type.dtype == DT_F32 && (x->roles & (ROLE_PARAM | ROLE_INPUT)))
+    if (x->op == OP_VAR && x->type.dtype == DT_F32 &&
+        (x->roles & (no_input_grads ? ROLE_PARAM : ROLE_PARAM | ROLE_INPUT)))
       wrt[n_wrt++] = x;
   }
   if (!loss) {
@@ -499,6 +501,6 @@ static bool autodiff_graph(Graph *g) {
 bool pass_autodiff(Module *m, Diag *d) {
   (void)d;
   for (int i = 0; i < m->n_graphs; i++)
-    if (m->graphs[i]->training && !autodiff_graph(m->graphs[i])) return false;
+    if (m->graphs[i]->training && !autodiff_graph(m->graphs[i], m->no_input_grads)) return false;
   return true;
 }

@@ -30,7 +30,7 @@ static const char usage_text[] =
     "                    [--header out.h] [--target-cpu CPU|native]\n"
     "       nncc FILE.nn --emit=ast|ir|grad|opt|fused|memory|llvm|asm|dot|params [-o OUT]\n"
     "       nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes\n"
-    "       (any command) [--remarks=fusion] [--no-fuse]\n"
+    "       (any command) [--remarks=fusion] [--no-fuse] [--input-grads | --no-input-grads]\n"
     "       nncc check FILE.nn\n"
     "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT]\n"
     "                          [--resume CKPT] [--log metrics.csv] [--quiet]\n"
@@ -47,6 +47,7 @@ typedef struct Options {
   const char *model;
   const char *print_after;
   bool print_after_all, time_passes, verify_each, no_fuse;
+  int input_grads;         /* --input-grads 1, --no-input-grads 0, -1 the command's default */
   unsigned remarks;        /* DIAG_REMARK_* */
   /* options of code generation and training (SPEC §3), parsed now so that
    * the documented command lines are accepted */
@@ -193,6 +194,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->verify_each = true;
     } else if (!strcmp(a, "--no-fuse")) {
       o->no_fuse = true;
+    } else if (!strcmp(a, "--input-grads") || !strcmp(a, "--no-input-grads")) {
+      o->input_grads = a[2] == 'i';
     } else if (!strncmp(a, "--remarks=", 10)) {
       if (strcmp(a + 10, "fusion")) return usage_error("unknown remark kind '%s' (known: fusion)", a + 10);
       o->remarks |= DIAG_REMARK_FUSION;
@@ -429,7 +432,7 @@ int main(int argc, char **argv) {
     else printf("host: %s\n", err);
     return EXIT_OK;
   }
-  Options o = {0};
+  Options o = {.input_grads = -1};
   int rc = parse_args(argc, argv, &o);
   if (!rc) rc = check_options(&o);
   if (rc) {  /* the names of the -D options parsed so far (LeakSanitizer) */
@@ -502,6 +505,11 @@ int main(int argc, char **argv) {
                     .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout,
                     .no_fuse = o.no_fuse};
   d.remarks = o.remarks;
+  /* d loss / d input: the ABI's grad() of an input (SPEC §4) for a .so
+   * and the JIT library; train, eval and bench never read it, and on an
+   * MLP it is a quarter of the step's work */
+  bool trains = !strcmp(o.command, "train") || !strcmp(o.command, "eval") || !strcmp(o.command, "bench");
+  m->no_input_grads = o.input_grads == 0 || (o.input_grads < 0 && trains);
 #ifndef NDEBUG
   po.verify_each = true;  /* debug builds verify after every pass */
 #endif

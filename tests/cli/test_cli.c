@@ -912,6 +912,21 @@ START_TEST(emit_fused_shows_kernels) {
 }
 END_TEST
 
+/* d loss / d input is in a compiled model by default (the ABI's grad()),
+ * left out with --no-input-grads (train, eval and bench leave it out). */
+START_TEST(input_grads_option) {
+  TuRun r = nncc("%s --emit=fused", MLP);
+  EXPECT_STATUS(r, 0, "default");
+  EXPECT_HAS(r.out, "grad logits.b=%d.logits.b, logits.w=%d.logits.w, h.b=%d.h.b, x=%d.x, h.w=%d.h.w", "default");
+  tu_run_free(&r);
+  r = nncc("%s --emit=fused --no-input-grads", MLP);
+  EXPECT_STATUS(r, 0, "--no-input-grads");
+  EXPECT_HAS(r.out, "grad logits.b=%d.logits.b, logits.w=%d.logits.w, h.b=%d.h.b, h.w=%d.h.w\n", "--no-input-grads");
+  EXPECT_LACKS(r.out, "%d.x", "--no-input-grads");
+  tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(emit_dot_draws_kernels_as_clusters) {
   TuRun r = nncc("%s --emit=dot", MLP);
   EXPECT_STATUS(r, 0, "--emit=dot");
@@ -1090,7 +1105,7 @@ static Suite *cli_suite(void) {
       {"passes", {print_after_each_pass, print_after_all, time_passes}},
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
       {"fusion", {emit_fused_shows_kernels, emit_dot_draws_kernels_as_clusters, remarks_fusion_explain_decisions,
-                  shared_library_with_options}},
+                  input_grads_option, shared_library_with_options}},
       {"gradients",
        {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_through_the_jit,
         gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
