@@ -34,6 +34,9 @@ typedef struct CgTensor {
 
 /* The home of a value that a fused kernel keeps in registers. */
 #define CG_IN_REGISTERS (-2)
+/* The home of a transpose of a matrix that only matmuls read, as their
+ * left operand: they read its operand with the indices swapped. */
+#define CG_VIEW (-3)
 
 typedef struct CgModel {
   const char *name;

@@ -313,8 +313,17 @@ static void emit_elementwise(Cg *c, const Node *n) {
 /* C[rows, cols] = A B over a region of one matrix product, i-k-j: the
  * inner loop runs along a row of B and of C, contiguous, so it
  * vectorizes. The edges of the blocked kernel, and small products. */
+/* A[m, k] of matmul n; through a transpose view (layout.c) the element
+ * x[k, m] of the transpose's operand */
+static LLVMValueRef mm_load_a(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef m, LLVMValueRef k, int64_t M,
+                              int64_t K) {
+  const Node *a = n->in[0];
+  if (c->home[a->id] == CG_VIEW) return cg_load(c, a->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, k, cg_i64(c, M)), m)));
+  return cg_load(c, a, cg_iadd(c, a0, cg_iadd(c, cg_imul(c, m, cg_i64(c, K)), k)));
+}
+
 static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
-                          int64_t r1, int64_t j0, int64_t j1, int64_t K, int64_t N) {
+                          int64_t r1, int64_t j0, int64_t j1, int64_t M, int64_t K, int64_t N) {
   if (r0 >= r1 || j0 >= j1) return;
   CgLoop lm, lk, ln;
   LLVMValueRef m = cg_iadd(c, cg_loop_begin(c, &lm, r1 - r0), cg_i64(c, r0));
@@ -323,7 +332,7 @@ static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0
   cg_store(c, n, cg_iadd(c, crow, jz), cg_f32(c, 0));
   cg_loop_end(c, &ln);
   LLVMValueRef k = cg_loop_begin(c, &lk, K);
-  LLVMValueRef av = cg_load(c, n->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, m, cg_i64(c, K)), k)));
+  LLVMValueRef av = mm_load_a(c, n, a0, m, k, M, K);
   LLVMValueRef brow = cg_iadd(c, b0, cg_imul(c, k, cg_i64(c, N)));
   LLVMValueRef j = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), cg_i64(c, j0));
   LLVMValueRef ci = cg_iadd(c, crow, j);
@@ -350,7 +359,7 @@ static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int bat
                          int64_t rows, LLVMValueRef col0, int64_t cols);
 
 static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t Mb,
-                           int64_t Nb, int64_t K, int64_t N, const Fused *F, LLVMValueRef *batch_idx,
+                           int64_t Nb, int64_t M, int64_t K, int64_t N, const Fused *F, LLVMValueRef *batch_idx,
                            int batch_rank) {
   LLVMTypeRef vt = LLVMVectorType(c->f32, MM_VW);
   LLVMValueRef acc[MM_MR][2];
@@ -381,8 +390,7 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
     LLVMSetAlignment(bv[q], 4);
   }
   for (int r = 0; r < MM_MR; r++) {
-    LLVMValueRef aidx = cg_iadd(c, a0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, K)), k));
-    LLVMValueRef a = cg_load(c, n->in[0], aidx);
+    LLVMValueRef a = mm_load_a(c, n, a0, cg_iadd(c, row, cg_i64(c, r)), k, M, K);
     LLVMValueRef splat = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), a, ci32(c, 0), "");
     splat = LLVMBuildShuffleVector(c->b, splat, LLVMGetUndef(vt), mask, "");
     for (int q = 0; q < 2; q++) {
@@ -425,16 +433,16 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
   LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
   LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
-  bool in_memory = c->home[n->in[0]->id] >= 0 && c->home[n->in[1]->id] >= 0;
+  bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == CG_VIEW) && c->home[n->in[1]->id] >= 0;
   int64_t Mb = in_memory ? M / MM_MR * MM_MR : 0, Nb = in_memory ? N / MM_NR * MM_NR : 0;
   if (Mb > 0 && Nb > 0) {
-    matmul_blocked(c, n, a0, b0, c0, Mb, Nb, K, N, F, ns.idx, br);
-    matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, K, N);  /* right edge */
-    matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, K, N);   /* bottom edge */
+    matmul_blocked(c, n, a0, b0, c0, Mb, Nb, M, K, N, F, ns.idx, br);
+    matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, M, K, N);  /* right edge */
+    matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, M, K, N);   /* bottom edge */
     if (F && Nb < N) fused_region(c, F, ns.idx, br, cg_i64(c, 0), Mb, cg_i64(c, Nb), N - Nb);
     if (F && Mb < M) fused_region(c, F, ns.idx, br, cg_i64(c, Mb), M - Mb, cg_i64(c, 0), N);
   } else {
-    matmul_region(c, n, a0, b0, c0, 0, M, 0, N, K, N);
+    matmul_region(c, n, a0, b0, c0, 0, M, 0, N, M, K, N);
     if (F) fused_region(c, F, ns.idx, br, cg_i64(c, 0), M, cg_i64(c, 0), N);
   }
   nest_end(c, &ns);
@@ -1049,8 +1057,9 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index
   return c->node_fns[n->id];
 }
 
-static bool has_code(const Node *n) {
-  return n->op != OP_VAR && n->op != OP_ASSIGN && n->op != OP_UPDATE && !(n->op == OP_CONST && !n->roles);
+static bool has_code(const Cg *c, const Node *n) {
+  return n->op != OP_VAR && n->op != OP_ASSIGN && n->op != OP_UPDATE && !(n->op == OP_CONST && !n->roles) &&
+         c->home[n->id] != CG_VIEW;
 }
 
 bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
@@ -1077,7 +1086,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
       bool any = false;
       for (; end < g->n_nodes && g->nodes[end]->kernel == n->kernel; end++) any |= want[end];
       if (!want[i] && !any) continue;
-    } else if (!want[i] || !has_code(n)) {
+    } else if (!want[i] || !has_code(c, n)) {
       continue;
     }
     LLVMValueRef f = node_function(c, n, end, graph_index);

@@ -118,6 +118,27 @@ static const Node **in_place_writes(const Graph *g, const bool *stored) {
   return into;
 }
 
+/* Transposes of a matrix read only as the left operand of matmuls (the
+ * backward's x^T dz): the matmul reads x with the indices swapped - for
+ * the blocked kernel, the four A values of a k step become adjacent - and
+ * the transpose is never materialized. */
+static bool *transpose_views(const Graph *g) {
+  int count = g->n_nodes;
+  bool *view = calloc((size_t)count + 1, 1);
+  char *bad = calloc((size_t)count + 1, 1);
+  for (int i = 0; i < count; i++) {
+    const Node *n = g->nodes[i];
+    for (int k = 0; k < n->n_in; k++)
+      if (n->op != OP_MATMUL || k != 0 || n->in[1] == n->in[0]) bad[n->in[k]->id] = 1;
+  }
+  for (int i = 0; i < count; i++) {
+    const Node *t = g->nodes[i];
+    view[i] = t->op == OP_TRANSPOSE && t->type.rank == 2 && !t->roles && !t->kernel && !bad[i];
+  }
+  free(bad);
+  return view;
+}
+
 /* A block of scratch that is free again, for reuse. */
 typedef struct FreeBlock {
   int64_t offset, size;
@@ -138,6 +159,7 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
   int *kernel_end = calloc((size_t)g->n_kernels + 1, sizeof(int));
   bool *stored = ir_kernel_stores(g);
   const Node **into = in_place_writes(g, stored);
+  bool *view = transpose_views(g);
   for (int i = 0; i < count; i++) {
     last[i] = i;
     if (g->nodes[i]->kernel) kernel_end[g->nodes[i]->kernel] = i;
@@ -148,6 +170,7 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
     for (int k = 0; k < x->n_in; k++) {
       int until = write ? count : x->kernel ? kernel_end[x->kernel] : i, *l = &last[x->in[k]->id];
       if (until > *l) *l = until;  /* a later reader must not shorten a write's hold */
+      if (view[x->in[k]->id] && until > last[x->in[k]->in[0]->id]) last[x->in[k]->in[0]->id] = until;
     }
   }
   /* values that die at node i, freed before i allocates its own */
@@ -190,6 +213,10 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
       home[i] = -1;
       continue;
     }
+    if (view[i]) {  /* read through by its matmuls */
+      home[i] = CG_VIEW;
+      continue;
+    }
     if (n->kernel && !stored[i]) {  /* lives in registers inside its kernel */
       home[i] = CG_IN_REGISTERS;
       continue;
@@ -221,6 +248,7 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
   free(kernel_end);
   free(stored);
   free(into);
+  free(view);
   free(dies_head);
   free(dies_next);
   free(free_list);
