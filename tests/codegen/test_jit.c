@@ -541,6 +541,18 @@ static const Geom geoms[] = {
     {1, 1, 3, 3, 2, 3, 3, 1, 1, 2, 2},    /* padding wider than the input */
     {1, 2, 4, 1, 2, 2, 3, 1, 3, 1, 2},    /* kernel columns that see only padding */
     {3, 2, 8, 33, 2, 2, 2, 2, 1, 0, 1},
+    /* the register-blocked paths (stride_w 1): channel blocks with a
+     * remainder, rows of several vector chunks, widths that are and are
+     * not multiples of 8, and the shapes of bench/lenet.nn */
+    {2, 1, 28, 28, 8, 5, 5, 1, 1, 2, 2},
+    {2, 8, 14, 14, 16, 5, 5, 1, 1, 0, 0},
+    {2, 3, 6, 12, 13, 3, 3, 1, 1, 0, 0},   /* OW 10, 13 channels: blocks 5, 5, 3 */
+    {1, 2, 5, 10, 3, 3, 3, 1, 1, 0, 0},    /* OW 8 */
+    {1, 3, 4, 37, 7, 3, 5, 1, 1, 1, 2},    /* OW 37: chunks of 4 and 1 vectors */
+    {2, 3, 9, 14, 1, 4, 1, 1, 1, 2, 0},
+    {1, 2, 7, 19, 5, 3, 4, 2, 1, 3, 1},    /* stride_h 2, rows fully in padding */
+    {1, 1, 3, 70, 2, 2, 3, 1, 1, 0, 0},    /* OW 68: grad_weight falls back */
+    {1, 1, 3, 15, 2, 1, 13, 1, 1, 0, 0},   /* KW 13: grad_weight falls back */
 };
 #define N_GEOMS ((int)(sizeof geoms / sizeof geoms[0]))
 
