@@ -32,6 +32,10 @@ typedef struct RunOptions {
 
 /* Each returns the process exit code: 0 ok, 1 compile error, 3 run-time
  * error (missing data, bad checkpoint, non-finite loss). */
+/* The whole file, NUL-terminated (malloc'ed), or NULL with the reason
+ * ("it is a directory", "larger than 64 MiB", strerror) in why. */
+char *nncc_read_source(const char *path, size_t *len, char why[256]);
+
 int run_train(const RunOptions *o, Module *m);
 int run_eval(const RunOptions *o, Module *m);
 int run_bench(const RunOptions *o, Module *m);

@@ -180,8 +180,7 @@ nncc_jit *nncc_compile_string(const char *name, const char *source, const nncc_c
   return compile_text(name ? name : "<string>", source, strlen(source), NULL, o, diagnostics);
 }
 
-/* Reads the whole file as the driver does; NULL with the reason in *why. */
-static char *read_file(const char *path, size_t *len, char why[256]) {
+char *nncc_read_source(const char *path, size_t *len, char why[256]) {
   struct stat st;
   if (stat(path, &st) != 0) {
     snprintf(why, 256, "%s", strerror(errno));
@@ -228,7 +227,7 @@ static char *read_file(const char *path, size_t *len, char why[256]) {
 nncc_jit *nncc_compile_file(const char *path, const nncc_compile_options *o, char **diagnostics) {
   size_t len = 0;
   char why[256];
-  char *src = path ? read_file(path, &len, why) : NULL;
+  char *src = path ? nncc_read_source(path, &len, why) : NULL;
   if (!src) {
     if (diagnostics) {
       size_t n = (path ? strlen(path) : 8) + 320;

@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SOURCE_BYTES (64u << 20)
 #define EXIT_OK 0
 #define EXIT_COMPILE 1
 #define EXIT_USAGE 2
@@ -209,48 +208,10 @@ static int parse_args(int argc, char **argv, Options *o) {
 /* Reads the whole file; a directory, an unreadable or a huge file is
  * "cannot read 'FILE': reason". */
 static char *read_source(const char *path, size_t *len) {
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
-    return NULL;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "nncc: error: cannot read '%s': it is a directory\n", path);
-    return NULL;
-  }
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (n + 1 >= cap) {
-      if (cap >= MAX_SOURCE_BYTES) {
-        fprintf(stderr, "nncc: error: cannot read '%s': larger than %u MiB\n", path,
-                MAX_SOURCE_BYTES >> 20);
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      cap *= 2;
-      buf = realloc(buf, cap);
-    }
-    size_t k = fread(buf + n, 1, cap - n - 1, f);
-    if (k == 0) break;
-    n += k;
-  }
-  if (ferror(f)) {
-    fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, strerror(errno));
-    free(buf);
-    fclose(f);
-    return NULL;
-  }
-  fclose(f);
-  buf[n] = 0;
-  *len = n;
-  return buf;
+  char why[256];
+  char *src = nncc_read_source(path, len, why);
+  if (!src) fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, why);
+  return src;
 }
 
 static char *dir_of(const char *path) {
