@@ -10,6 +10,7 @@
  * cos call libm. */
 #include "codegen/cg.h"
 #include "codegen/emit_math.h"
+#include "passes/passes.h"
 #include "runtime/runtime.h"
 
 #include <math.h>
@@ -1002,18 +1003,13 @@ static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {
   cg_loop_end(c, &l);
 }
 
-/* The nodes a kernel runs: what its roots need. */
+/* The nodes a kernel runs: what its roots need (passes.h, one rule for
+ * codegen and the fuse pass). */
 static char *kernel_nodes(const Graph *g, CgKernel k) {
+  unsigned *entries = pass_entry_masks(g);
   char *want = calloc((size_t)g->n_nodes + 1, 1);
-  for (int i = g->n_nodes - 1; i >= 0; i--) {
-    const Node *n = g->nodes[i];
-    bool root = (n->roles & ROLE_OUTPUT) ||
-                (k != CG_FORWARD && (n->roles & (ROLE_LOSS | ROLE_GRAD))) ||
-                (k >= CG_BACKWARD && n->op == OP_ASSIGN) || (k == CG_TRAIN_STEP && n->op == OP_UPDATE);
-    if (root) want[i] = 1;
-    if (!want[i]) continue;
-    for (int j = 0; j < n->n_in; j++) want[n->in[j]->id] = 1;
-  }
+  for (int i = 0; i < g->n_nodes; i++) want[i] = (entries[i] >> k) & 1;
+  free(entries);
   return want;
 }
 

@@ -13,10 +13,13 @@
  *     backward, train_step): a kernel runs whole or not at all;
  *   - no other operand depends on the kernel: the kernels stay acyclic,
  *     so a schedule with every kernel contiguous exists;
- * else it starts a kernel of its own. Then a lone elementwise node whose
- * every user is in one kernel is pulled into it (recomputed there, never
- * stored: one_hot of the labels in the cross-entropy gradient). Kernels
- * of one node are dropped. Finally the units (kernels and lone nodes) are
+ * else it starts a kernel of its own; loop kernels that meet at the node
+ * merge into its kernel under the same rules (the Adam update's two
+ * moments). Then a lone elementwise node whose every user is in one
+ * kernel is pulled into it (recomputed there, never stored: one_hot of
+ * the labels in the cross-entropy gradient), and a cross_entropy beside a
+ * softmax of its logits joins that softmax's kernel (it needs the same
+ * row max and sum). Kernels of one node are dropped. Finally the units (kernels and lone nodes) are
  * ordered topologically, depth first from the original order; leaves
  * (vars and constants) go first, in their order, which keeps the ABI's
  * tensor table as it was. --remarks=fusion tells each decision. */
