@@ -489,8 +489,8 @@ typedef struct FusionCase {
 } FusionCase;
 
 static const FusionCase fusion_cases[] = {
-    {"epilogue_edges",  /* 9 x 37: 8 rows and 32 columns blocked, edges of 1 and 5 */
-     "model m {\n input x: f32[9, 13]\n input t: f32[9, 37]\n h = dense(x, 37, tanh)\n"
+    {"epilogue_edges",  /* 11 x 37: a 6-row and a 4-row block, 32 columns; edges of 1 row and 5 columns */
+     "model m {\n input x: f32[11, 13]\n input t: f32[11, 37]\n h = dense(x, 37, tanh)\n"
      " g = gelu(h * 0.5 + 1) - sigmoid(h)\n output g\n loss mse(g, t)\n}\n", 3},
     {"epilogue_small",  /* smaller than one tile: the edge path only */
      "model m {\n input x: f32[3, 5]\n input t: f32[3, 7]\n z = relu(dense(x, 7)) + x @ ones(f32[5, 7])\n"
