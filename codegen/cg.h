@@ -74,6 +74,7 @@ typedef struct Cg {
   const Graph *node_fns_graph;
   LLVMValueRef *node_fns;
   const char *prefix;     /* of node function names */
+  int vw;                 /* floats per vector of the matmul tiles: 8 or 16 */
 } Cg;
 
 /* The target machine for o (the host's cpu and features by default),

@@ -29,7 +29,13 @@ int cg_host_info(CgHostInfo *info, char *err, size_t err_size);
 typedef struct CgOptions {
   int opt_level;           /* -O0..-O3 (LLVMRunPasses default<On>) */
   const char *target_cpu;  /* NULL or "native": the host's cpu and features */
+  int vector_bits;         /* width of the matmul tiles' vectors: 0 = the
+                              target's (512 with AVX-512, else 256); tests
+                              force 512 on any x86 (LLVM splits it) */
 } CgOptions;
+
+/* The vector width code generation uses for o's target, in bits. */
+int cg_target_vector_bits(const CgOptions *o);
 
 /* jit.c: every model of m (after the pass pipeline), compiled by LLVM and
  * loaded with ORC LLJIT; each is an nncc_model_api (SPEC §4). NULL with a

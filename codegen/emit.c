@@ -343,9 +343,8 @@ static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0
   cg_loop_end(c, &lm);
 }
 
-#define MM_VW 8                 /* floats per vector */
-#define MM_MR 6                 /* rows of the register block */
-#define MM_NR (2 * MM_VW)       /* columns of the register block */
+#define MM_MR 6                 /* rows of the register block; its columns
+                                   are two vectors of c->vw floats */
 
 static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
   return ptr_at(c, c->home[n->id], DT_F32, idx);
@@ -356,17 +355,19 @@ static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int bat
                          int64_t rows, LLVMValueRef col0, int64_t cols);
 
 /* The register-blocked kernel over rows [r0, r0 + blocks * mr) and
- * columns [0, Nb): each mr x MM_NR block of C is mr * 2 vector
+ * columns [0, Nb): each mr x 2vw block of C is mr * 2 vector
  * accumulators that stay in registers for the whole k loop; per k one row
  * of B (two vectors) and mr broadcast elements of A, mr * 2 FMAs. 6 x 16
  * (12 accumulators) is the largest tile that fits AVX2's 16 registers
- * with the B vectors and a broadcast, as in BLIS's haswell kernel; the
+ * with the B vectors and a broadcast, as in BLIS's haswell kernel; with
+ * AVX-512 the vectors are 16 floats (6 x 32, 15 of 32 registers). The
  * column blocks run outermost so that a panel of B is reused by every
  * row block while it is in cache. */
 static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
                            int64_t blocks, int mr, int64_t Nb, int64_t M, int64_t K, int64_t N, const Fused *F,
                            LLVMValueRef *batch_idx, int batch_rank) {
-  LLVMTypeRef vt = LLVMVectorType(c->f32, MM_VW);
+  const int vw = c->vw, nr = 2 * vw;
+  LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)vw);
   LLVMValueRef acc[MM_MR][2];
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
@@ -380,18 +381,18 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
   unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
   LLVMValueRef fma = LLVMGetIntrinsicDeclaration(c->mod, fma_id, &vt, 1);
   LLVMTypeRef fma_t = LLVMIntrinsicGetType(c->ctx, fma_id, &vt, 1);
-  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, MM_VW));
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)vw));
   CgLoop li, lj, lk;
-  LLVMValueRef jb = cg_loop_begin(c, &lj, Nb / MM_NR);
+  LLVMValueRef jb = cg_loop_begin(c, &lj, Nb / nr);
   LLVMValueRef ib = cg_loop_begin(c, &li, blocks);
   for (int r = 0; r < mr; r++)
     for (int q = 0; q < 2; q++) LLVMBuildStore(c->b, zero, acc[r][q]);
-  LLVMValueRef col = cg_imul(c, jb, cg_i64(c, MM_NR)), row = cg_iadd(c, cg_imul(c, ib, cg_i64(c, mr)), cg_i64(c, r0));
+  LLVMValueRef col = cg_imul(c, jb, cg_i64(c, nr)), row = cg_iadd(c, cg_imul(c, ib, cg_i64(c, mr)), cg_i64(c, r0));
   LLVMValueRef k = cg_loop_begin(c, &lk, K);
   LLVMValueRef bidx = cg_iadd(c, b0, cg_iadd(c, cg_imul(c, k, cg_i64(c, N)), col));
   LLVMValueRef bv[2];
   for (int q = 0; q < 2; q++) {
-    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], cg_iadd(c, bidx, cg_i64(c, q * MM_VW))), "");
+    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], cg_iadd(c, bidx, cg_i64(c, q * vw))), "");
     LLVMSetAlignment(bv[q], 4);
   }
   for (int r = 0; r < mr; r++) {
@@ -406,12 +407,12 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
   cg_loop_end(c, &lk);
   for (int r = 0; r < mr; r++)
     for (int q = 0; q < 2; q++) {
-      LLVMValueRef cidx = cg_iadd(c, c0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, N)), cg_iadd(c, col, cg_i64(c, q * MM_VW))));
+      LLVMValueRef cidx = cg_iadd(c, c0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, N)), cg_iadd(c, col, cg_i64(c, q * vw))));
       LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, vt, acc[r][q], ""), vec_ptr(c, n, cidx));
       LLVMSetAlignment(st, 4);
     }
   /* a fused epilogue: the tile is hot in L1 */
-  if (F) fused_region(c, F, batch_idx, batch_rank, row, mr, col, MM_NR);
+  if (F) fused_region(c, F, batch_idx, batch_rank, row, mr, col, nr);
   cg_loop_end(c, &li);
   cg_loop_end(c, &lj);
 }
@@ -441,7 +442,7 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == CG_VIEW) && c->home[n->in[1]->id] >= 0;
   /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left */
   int64_t M6 = M / MM_MR * MM_MR, M4 = M - M6 >= 4 ? 4 : 0;
-  int64_t Mb = in_memory ? M6 + M4 : 0, Nb = in_memory ? N / MM_NR * MM_NR : 0;
+  int64_t Mb = in_memory ? M6 + M4 : 0, Nb = in_memory ? N / (2 * c->vw) * (2 * c->vw) : 0;
   if (Mb > 0 && Nb > 0) {
     if (M6) matmul_blocked(c, n, a0, b0, c0, 0, M6 / MM_MR, MM_MR, Nb, M, K, N, F, ns.idx, br);
     if (M4) matmul_blocked(c, n, a0, b0, c0, M6, 1, 4, Nb, M, K, N, F, ns.idx, br);

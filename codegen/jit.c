@@ -276,9 +276,10 @@ static void emit_module_entry(Cg *c, JitModel *models, int n, LLVMValueRef *desc
  * addresses of the descriptors; a library (aot_entry != NULL) carries
  * them as data and exports `aot_entry` (nncc_module). */
 static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContextRef ctx,
-                                  LLVMTargetMachineRef tm, const char *aot_entry) {
+                                  LLVMTargetMachineRef tm, const CgOptions *o, const char *aot_entry) {
   Cg c = {0};
   cg_init_types(&c, ctx);
+  c.vw = cg_target_vector_bits(o) / 32;
   c.mod = LLVMModuleCreateWithNameInContext("nncc", ctx);
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(c.mod, triple);
@@ -334,7 +335,7 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
   LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
   if (!tm) goto fail;
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef mod = build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm, NULL);
+  LLVMModuleRef mod = build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm, o, NULL);
   if (!optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -423,7 +424,7 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
     return NULL;
   }
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, NULL);
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, NULL);
   char *text = NULL;
   if (kind == CG_TEXT_LLVM_RAW || optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
     if (kind == CG_TEXT_ASM) {
@@ -545,7 +546,7 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
   LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
   if (!tm) goto out;
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, entry);
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, entry);
   /* descriptors point at the kernels: the desc globals keep them alive */
   bool ok = optimize(mod, tm, o ? o->opt_level : 2, err, size);
   int fd = ok ? mkstemps(obj, 2) : -1;

@@ -40,3 +40,23 @@ int cg_host_info(CgHostInfo *info, char *err, size_t err_size) {
   LLVMDisposeMessage(triple);
   return 1;
 }
+
+/* A named --target-cpu leaves LLVM's feature string empty, so the CPUs
+ * with AVX-512 are listed by name (LLVM 19's x86 names). */
+static const char *const avx512_cpus[] = {
+    "skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "icelake-client", "icelake-server",
+    "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
+    "znver4", "znver5", "knl", "knm", "x86-64-v4",
+};
+
+int cg_target_vector_bits(const CgOptions *o) {
+  if (o && o->vector_bits) return o->vector_bits;
+  if (o && o->target_cpu && strcmp(o->target_cpu, "native")) {
+    for (size_t i = 0; i < sizeof avx512_cpus / sizeof avx512_cpus[0]; i++)
+      if (!strcmp(o->target_cpu, avx512_cpus[i])) return 512;
+    return 256;
+  }
+  CgHostInfo info;
+  char err[128];
+  return cg_host_info(&info, err, sizeof err) && info.vector_bits == 512 ? 512 : 256;
+}
