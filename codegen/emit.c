@@ -345,6 +345,8 @@ static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0
 
 #define MM_MR 6                 /* rows of the register block; its columns
                                    are two vectors of c->vw floats */
+#define MM_MC 48                /* rows of a cache block (A block in L2) */
+#define MM_KC_BYTES 16384       /* a k block's panel of B (L1) */
 
 static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
   return ptr_at(c, c->home[n->id], DT_F32, idx);
@@ -363,58 +365,131 @@ static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int bat
  * AVX-512 the vectors are 16 floats (6 x 32, 15 of 32 registers). The
  * column blocks run outermost so that a panel of B is reused by every
  * row block while it is in cache. */
+/* One matmul_blocked call's constants and registers. */
+typedef struct MmTile {
+  const Node *n;
+  LLVMValueRef a0, b0, c0;
+  int64_t M, K, N, r0;
+  int mr, vw;
+  LLVMTypeRef vt;
+  LLVMValueRef acc[MM_MR][2], fma, mask;
+  LLVMTypeRef fma_t;
+  const Fused *F;
+  LLVMValueRef *batch_idx;
+  int batch_rank;
+} MmTile;
+
+/* The tile of C at (row, col) over k in [k0, k0 + klen): starts from zero
+ * or, when `accumulate` (an i1) holds, from C; stores C; with `epilogue`
+ * applies the fused rest to it (the tile is hot in L1). */
+static void mm_tile(Cg *c, const MmTile *t, LLVMValueRef row, LLVMValueRef col, LLVMValueRef k0, int64_t klen,
+                    LLVMValueRef accumulate, bool epilogue) {
+  const Node *n = t->n;
+  LLVMValueRef cidx[MM_MR][2];
+  for (int r = 0; r < t->mr; r++)
+    for (int q = 0; q < 2; q++) {
+      cidx[r][q] = cg_iadd(c, t->c0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, t->N)),
+                                             cg_iadd(c, col, cg_i64(c, q * t->vw))));
+      LLVMValueRef init = LLVMConstNull(t->vt);
+      if (accumulate != LLVMConstInt(c->i1, 0, 0)) {
+        LLVMValueRef old = LLVMBuildLoad2(c->b, t->vt, vec_ptr(c, n, cidx[r][q]), "");
+        LLVMSetAlignment(old, 4);
+        init = sel(c, accumulate, old, init);
+      }
+      LLVMBuildStore(c->b, init, t->acc[r][q]);
+    }
+  CgLoop lk;
+  LLVMValueRef k = cg_iadd(c, cg_loop_begin(c, &lk, klen), k0);
+  LLVMValueRef bidx = cg_iadd(c, t->b0, cg_iadd(c, cg_imul(c, k, cg_i64(c, t->N)), col));
+  LLVMValueRef bv[2];
+  for (int q = 0; q < 2; q++) {
+    bv[q] = LLVMBuildLoad2(c->b, t->vt, vec_ptr(c, n->in[1], cg_iadd(c, bidx, cg_i64(c, q * t->vw))), "");
+    LLVMSetAlignment(bv[q], 4);
+  }
+  for (int r = 0; r < t->mr; r++) {
+    LLVMValueRef a = mm_load_a(c, n, t->a0, cg_iadd(c, row, cg_i64(c, r)), k, t->M, t->K);
+    LLVMValueRef splat = LLVMBuildInsertElement(c->b, LLVMGetUndef(t->vt), a, ci32(c, 0), "");
+    splat = LLVMBuildShuffleVector(c->b, splat, LLVMGetUndef(t->vt), t->mask, "");
+    for (int q = 0; q < 2; q++) {
+      LLVMValueRef args[3] = {splat, bv[q], LLVMBuildLoad2(c->b, t->vt, t->acc[r][q], "")};
+      LLVMBuildStore(c->b, LLVMBuildCall2(c->b, t->fma_t, t->fma, args, 3, ""), t->acc[r][q]);
+    }
+  }
+  cg_loop_end(c, &lk);
+  for (int r = 0; r < t->mr; r++)
+    for (int q = 0; q < 2; q++) {
+      LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, t->vt, t->acc[r][q], ""), vec_ptr(c, n, cidx[r][q]));
+      LLVMSetAlignment(st, 4);
+    }
+  if (epilogue && t->F) fused_region(c, t->F, t->batch_idx, t->batch_rank, row, t->mr, col, 2 * t->vw);
+}
+
+/* Tiles [tile0, tile0 + tiles) of rows x every column block, one k block. */
+static void mm_rows(Cg *c, const MmTile *t, LLVMValueRef tile0, int64_t tiles, int64_t col_blocks, LLVMValueRef k0,
+                    int64_t klen, LLVMValueRef accumulate, bool epilogue) {
+  CgLoop lj, li;
+  LLVMValueRef col = cg_imul(c, cg_loop_begin(c, &lj, col_blocks), cg_i64(c, 2 * t->vw));
+  LLVMValueRef tile = cg_iadd(c, cg_loop_begin(c, &li, tiles), tile0);
+  mm_tile(c, t, cg_iadd(c, cg_imul(c, tile, cg_i64(c, t->mr)), cg_i64(c, t->r0)), col, k0, klen, accumulate, epilogue);
+  cg_loop_end(c, &li);
+  cg_loop_end(c, &lj);
+}
+
+/* One k block over all row tiles, in blocks of MM_MC rows. */
+static void mm_k_block(Cg *c, const MmTile *t, int64_t blocks, int64_t col_blocks, LLVMValueRef k0, int64_t klen,
+                       LLVMValueRef accumulate, bool epilogue) {
+  int64_t per = MM_MC / t->mr, full = blocks / per, rest = blocks % per;
+  if (full > 0) {
+    CgLoop lb;
+    LLVMValueRef tile0 = cg_imul(c, cg_loop_begin(c, &lb, full), cg_i64(c, per));
+    mm_rows(c, t, tile0, per, col_blocks, k0, klen, accumulate, epilogue);
+    cg_loop_end(c, &lb);
+  }
+  if (rest > 0) mm_rows(c, t, cg_i64(c, full * per), rest, col_blocks, k0, klen, accumulate, epilogue);
+}
+
+/* The register-blocked kernel over rows [r0, r0 + blocks * mr) and
+ * columns [0, Nb): each mr x 2vw tile of C is mr * 2 vector accumulators
+ * that stay in registers for a whole k loop; per k one row of B (two
+ * vectors) and mr broadcast elements of A, mr * 2 FMAs. 6 x 16 (12
+ * accumulators) is the largest tile that fits AVX2's 16 registers with
+ * the B vectors and a broadcast, as in BLIS's haswell kernel; with
+ * AVX-512 the vectors are 16 floats (6 x 32, 15 of 32 registers).
+ * Large products are blocked for the caches as BLIS does, without
+ * packing: k in blocks whose panel of B (kc x 2vw) fits in L1 next to the
+ * A rows, rows in blocks of MM_MC whose A block stays in L2 while every
+ * column block passes; the tiles of later k blocks start from C. Small
+ * products are one k block and one row block (no C reloads). */
 static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
                            int64_t blocks, int mr, int64_t Nb, int64_t M, int64_t K, int64_t N, const Fused *F,
                            LLVMValueRef *batch_idx, int batch_rank) {
-  const int vw = c->vw, nr = 2 * vw;
-  LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)vw);
-  LLVMValueRef acc[MM_MR][2];
+  MmTile t = {n, a0, b0, c0, M, K, N, r0, mr, c->vw, LLVMVectorType(c->f32, (unsigned)c->vw), {{0}}, NULL, NULL,
+              NULL, F, batch_idx, batch_rank};
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
   LLVMValueRef first = LLVMGetFirstInstruction(entry);
   if (first) LLVMPositionBuilderBefore(c->b, first);
   else LLVMPositionBuilderAtEnd(c->b, entry);
   for (int r = 0; r < mr; r++)
-    for (int q = 0; q < 2; q++) acc[r][q] = LLVMBuildAlloca(c->b, vt, "acc");
+    for (int q = 0; q < 2; q++) t.acc[r][q] = LLVMBuildAlloca(c->b, t.vt, "acc");
   LLVMPositionBuilderAtEnd(c->b, cur);
-  LLVMValueRef zero = LLVMConstNull(vt);
   unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
-  LLVMValueRef fma = LLVMGetIntrinsicDeclaration(c->mod, fma_id, &vt, 1);
-  LLVMTypeRef fma_t = LLVMIntrinsicGetType(c->ctx, fma_id, &vt, 1);
-  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)vw));
-  CgLoop li, lj, lk;
-  LLVMValueRef jb = cg_loop_begin(c, &lj, Nb / nr);
-  LLVMValueRef ib = cg_loop_begin(c, &li, blocks);
-  for (int r = 0; r < mr; r++)
-    for (int q = 0; q < 2; q++) LLVMBuildStore(c->b, zero, acc[r][q]);
-  LLVMValueRef col = cg_imul(c, jb, cg_i64(c, nr)), row = cg_iadd(c, cg_imul(c, ib, cg_i64(c, mr)), cg_i64(c, r0));
-  LLVMValueRef k = cg_loop_begin(c, &lk, K);
-  LLVMValueRef bidx = cg_iadd(c, b0, cg_iadd(c, cg_imul(c, k, cg_i64(c, N)), col));
-  LLVMValueRef bv[2];
-  for (int q = 0; q < 2; q++) {
-    bv[q] = LLVMBuildLoad2(c->b, vt, vec_ptr(c, n->in[1], cg_iadd(c, bidx, cg_i64(c, q * vw))), "");
-    LLVMSetAlignment(bv[q], 4);
+  t.fma = LLVMGetIntrinsicDeclaration(c->mod, fma_id, &t.vt, 1);
+  t.fma_t = LLVMIntrinsicGetType(c->ctx, fma_id, &t.vt, 1);
+  t.mask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)c->vw));
+  /* kc: a 16 KB panel of B; blocked only when K is well above it */
+  int64_t kc = MM_KC_BYTES / (int64_t)(2 * c->vw * 4);
+  if (K <= 2 * kc) kc = K;
+  int64_t last = K % kc ? K % kc : kc, full = (K - last) / kc, col_blocks = Nb / (2 * c->vw);
+  LLVMValueRef no = LLVMConstInt(c->i1, 0, 0);
+  if (full > 0) {
+    CgLoop lk;
+    LLVMValueRef kb = cg_loop_begin(c, &lk, full);
+    LLVMValueRef later = LLVMBuildICmp(c->b, LLVMIntNE, kb, cg_i64(c, 0), "");
+    mm_k_block(c, &t, blocks, col_blocks, cg_imul(c, kb, cg_i64(c, kc)), kc, later, false);
+    cg_loop_end(c, &lk);
   }
-  for (int r = 0; r < mr; r++) {
-    LLVMValueRef a = mm_load_a(c, n, a0, cg_iadd(c, row, cg_i64(c, r)), k, M, K);
-    LLVMValueRef splat = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), a, ci32(c, 0), "");
-    splat = LLVMBuildShuffleVector(c->b, splat, LLVMGetUndef(vt), mask, "");
-    for (int q = 0; q < 2; q++) {
-      LLVMValueRef args[3] = {splat, bv[q], LLVMBuildLoad2(c->b, vt, acc[r][q], "")};
-      LLVMBuildStore(c->b, LLVMBuildCall2(c->b, fma_t, fma, args, 3, ""), acc[r][q]);
-    }
-  }
-  cg_loop_end(c, &lk);
-  for (int r = 0; r < mr; r++)
-    for (int q = 0; q < 2; q++) {
-      LLVMValueRef cidx = cg_iadd(c, c0, cg_iadd(c, cg_imul(c, cg_iadd(c, row, cg_i64(c, r)), cg_i64(c, N)), cg_iadd(c, col, cg_i64(c, q * vw))));
-      LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, vt, acc[r][q], ""), vec_ptr(c, n, cidx));
-      LLVMSetAlignment(st, 4);
-    }
-  /* a fused epilogue: the tile is hot in L1 */
-  if (F) fused_region(c, F, batch_idx, batch_rank, row, mr, col, nr);
-  cg_loop_end(c, &li);
-  cg_loop_end(c, &lj);
+  mm_k_block(c, &t, blocks, col_blocks, cg_i64(c, full * kc), last, full > 0 ? LLVMConstInt(c->i1, 1, 0) : no, true);
 }
 
 /* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1

@@ -495,6 +495,9 @@ static const FusionCase fusion_cases[] = {
     {"epilogue_edges",  /* 11 x 37: a 6-row and a 4-row block, 32 columns; edges of 1 row and 5 columns */
      "model m {\n input x: f32[11, 13]\n input t: f32[11, 37]\n h = dense(x, 37, tanh)\n"
      " g = gelu(h * 0.5 + 1) - sigmoid(h)\n output g\n loss mse(g, t)\n}\n", 3},
+    {"cache_blocked",  /* K 600: k blocks of 256 (128 with 512-bit tiles) then 88; 54 rows: a 48-row block and 6 */
+     "model m {\n input x: f32[55, 600]\n input t: f32[55, 40]\n h = dense(x, 40, relu) * 0.5\n"
+     " output h\n loss mse(h, t)\n}\n", 2},
     {"epilogue_small",  /* smaller than one tile: the edge path only */
      "model m {\n input x: f32[3, 5]\n input t: f32[3, 7]\n z = relu(dense(x, 7)) + x @ ones(f32[5, 7])\n"
      " output z\n loss mse(z, t)\n}\n", 2},
@@ -566,6 +569,14 @@ static const Geom geoms[] = {
     {1, 2, 7, 19, 5, 3, 4, 2, 1, 3, 1},    /* stride_h 2, rows fully in padding */
     {1, 1, 3, 70, 2, 2, 3, 1, 1, 0, 0},    /* OW 68: grad_weight falls back */
     {1, 1, 3, 15, 2, 1, 13, 1, 1, 0, 0},   /* KW 13: grad_weight falls back */
+    /* kernel == stride: the vectorized max pools (a block of 8 windows,
+     * then the rest; rows and columns past the last window) */
+    {2, 3, 28, 28, 2, 2, 2, 2, 2, 0, 0},   /* OW 14: blocks 8 and 6 */
+    {1, 2, 7, 35, 2, 3, 3, 3, 3, 0, 0},    /* kw 3: OW 11, a row and 2 columns left */
+    {2, 2, 5, 9, 1, 2, 1, 2, 1, 0, 0},     /* kw 1: OW 9, a row left */
+    {1, 1, 6, 41, 1, 1, 5, 1, 5, 0, 0},    /* kw 5: OW 8, a column left */
+    {1, 1, 3, 17, 1, 3, 8, 3, 8, 0, 0},    /* kw 8 (a vector a window) */
+    {1, 2, 4, 9, 1, 2, 9, 2, 9, 0, 0},     /* kw 9: the general path */
 };
 #define N_GEOMS ((int)(sizeof geoms / sizeof geoms[0]))
 
