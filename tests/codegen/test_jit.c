@@ -541,6 +541,93 @@ START_TEST(fusion_case) {
 }
 END_TEST
 
+/* ------------------------------------------------------ random shapes */
+
+/* Programs of a few templates at seeded random shapes, each checked like
+ * the model cases (forward, every gradient, two train steps against the
+ * reference): matmul epilogues at sizes around the tile and cache-block
+ * edges, batched matmul, broadcasting elementwise chains, reductions,
+ * softmax with cross-entropy, conv. The seed is fixed (NNCC_TEST_SEED
+ * overrides) and every failure prints its program. */
+#define RANDOM_PROGRAMS 24
+
+static uint64_t rng_state;
+static int64_t pick(int64_t lo, int64_t hi) {  /* uniform in [lo, hi] */
+  rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return lo + (int64_t)((rng_state >> 33) % (uint64_t)(hi - lo + 1));
+}
+
+static void random_program(char *buf, size_t size) {
+  switch (pick(0, 5)) {
+  case 0: {  /* a dense layer and its epilogue; K large sometimes (k blocks) */
+    int64_t M = pick(1, 60), K = pick(0, 3) ? pick(1, 40) : pick(500, 700), N = pick(1, 70);
+    snprintf(buf, size,
+             "model m {\n input x: f32[%lld, %lld]\n input t: f32[%lld, %lld]\n"
+             " h = dense(x, %lld, tanh) * 2 - sigmoid(x @ ones(f32[%lld, %lld]))\n output h\n loss mse(h, t)\n}\n",
+             (long long)M, (long long)K, (long long)M, (long long)N, (long long)N, (long long)K, (long long)N);
+    break;
+  }
+  case 1: {  /* batched matmul */
+    int64_t B = pick(1, 3), M = pick(1, 13), K = pick(1, 20), N = pick(1, 40);
+    snprintf(buf, size,
+             "model m {\n input a: f32[%lld, %lld, %lld]\n param w: f32[%lld, %lld] = normal(0, 0.5)\n"
+             " param c: f32[%lld] = normal(0, 1)\n input t: f32[%lld, %lld, %lld]\n y = relu(a @ w + c)\n"
+             " output y\n loss mse(y, t)\n}\n",
+             (long long)B, (long long)M, (long long)K, (long long)K, (long long)N, (long long)N, (long long)B,
+             (long long)M, (long long)N);
+    break;
+  }
+  case 2: {  /* a broadcasting elementwise chain */
+    int64_t d0 = pick(1, 9), d1 = pick(1, 9), d2 = pick(1, 40);
+    snprintf(buf, size,
+             "model m {\n param a: f32[%lld, %lld, %lld] = normal(0, 1)\n param b: f32[%lld, 1] = normal(0, 1)\n"
+             " param c: f32[%lld] = uniform(0.5, 2)\n y = a * b + exp(-abs(a)) / (1 + b * b) - log(c) * gelu(a)\n"
+             " output y\n loss mean(y * y)\n}\n",
+             (long long)d0, (long long)d1, (long long)d2, (long long)d1, (long long)d2);
+    break;
+  }
+  case 3: {  /* reductions over a random axis */
+    int64_t d0 = pick(1, 12), d1 = pick(1, 12), d2 = pick(1, 30), ax = pick(0, 2);
+    snprintf(buf, size,
+             "model m {\n param a: f32[%lld, %lld, %lld] = normal(0, 1)\n"
+             " y = a - max(a, axis = %lld, keepdims = true) + mean(square(a), axis = %lld, keepdims = true)\n"
+             " output y\n loss sum(softplus(y)) / %lld\n}\n",
+             (long long)d0, (long long)d1, (long long)d2, (long long)ax, (long long)(2 - ax),
+             (long long)(d0 * d1 * d2));
+    break;
+  }
+  case 4: {  /* softmax and cross-entropy */
+    int64_t M = pick(1, 40), K = pick(1, 20), C = pick(2, 40);
+    snprintf(buf, size,
+             "model m {\n input x: f32[%lld, %lld]\n input y: i32[%lld]\n z = dense(x, %lld)\n p = softmax(z)\n"
+             " output p\n loss cross_entropy(z, y)\n}\n",
+             (long long)M, (long long)K, (long long)M, (long long)C);
+    break;
+  }
+  default: {  /* conv */
+    int64_t Nn = pick(1, 3), C = pick(1, 4), H = pick(3, 12), W = pick(3, 30), O = pick(1, 9), k = pick(1, 3);
+    int64_t stride = pick(1, 2), pad = pick(0, 1);
+    snprintf(buf, size,
+             "model m {\n input x: f32[%lld, %lld, %lld, %lld]\n c = conv(x, %lld, %lld, stride = %lld, pad = %lld, act = relu)\n"
+             " output c\n loss mean(c * c)\n}\n",
+             (long long)Nn, (long long)C, (long long)H, (long long)W, (long long)O, (long long)k, (long long)stride,
+             (long long)pad);
+    break;
+  }
+  }
+}
+
+START_TEST(random_shapes) {
+  const char *env = getenv("NNCC_TEST_SEED");
+  uint64_t seed = env ? strtoull(env, NULL, 10) : 20261129;
+  rng_state = seed * 2654435761ULL + (uint64_t)_i;
+  char src[1024];
+  random_program(src, sizeof src);
+  printf("random_shapes %d (NNCC_TEST_SEED=%llu):\n%s", _i, (unsigned long long)seed, src);
+  check_source(src, 0);
+}
+END_TEST
+
 /* ------------------------------------------- conv and pooling as IR */
 
 /* One geometry: x [N,C,H,W], w [O,C,KH,KW]; the pools use the same
@@ -689,6 +776,7 @@ int main(void) {
   tcase_add_loop_test(models, model_case, 0, N_MODEL_CASES);
   tcase_add_loop_test(models, fusion_case, 0, N_FUSION_CASES);
   tcase_add_loop_test(models, fusion_case_512, 0, N_FUSION_CASES);
+  tcase_add_loop_test(models, random_shapes, 0, RANDOM_PROGRAMS);
   suite_add_tcase(s, models);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
