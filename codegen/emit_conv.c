@@ -20,7 +20,9 @@
  * Those nests are the general case. With stride_w 1 (conv2d_grad_input:
  * stride 1) the three convolutions take the register-blocked nests of
  * "fast paths" below instead, which keep a block of outputs in vector
- * registers over the whole reduction (5-7x faster on bench/lenet.nn). */
+ * registers over the whole reduction (5-7x faster on bench/lenet.nn).
+ * Max pooling with kernel == stride likewise has a vectorized nest that
+ * writes its gradient in one pass ("non-overlapping max pooling"). */
 #include "codegen/cg.h"
 
 #include <stdint.h>
@@ -669,6 +671,151 @@ static void emit_avg_pool_grad(Cg *c, const Node *node) {
   cg_loop_end(c, &lq);
 }
 
+/* Non-overlapping max pooling (kernel == stride, kw <= VW), vectorized
+ * along the output row: a block of VW windows of one output row reads
+ * its kh rows of x as kw contiguous vectors each, and shuffles split them
+ * into the kw vectors of window columns b (lane l: column l*kw + b).
+ * The running maximum and the index a*kw + b of where it is are vectors,
+ * folded in interp.c's row-major window order with `beats`, so ties and
+ * NaNs go where window_argmax sends them. max_pool2d_grad then writes
+ * every element of dx once, in the same nest: g where the index matches,
+ * 0 elsewhere, shuffled back into rows; the rows and columns past the
+ * last window (floor mode) get zeros. No zero fill and no scalar window
+ * loops: bench/lenet.nn's pools take 1/6 of their time in train_step
+ * (max_pool2d_grad 9x less), 1/2.6 in forward. max_pool2d_select, rare
+ * (second derivatives), folds h's values alongside. */
+
+/* base, with each lane l whose from[l] lies in source vector `want`
+ * (from[l] / VW == want; -1: none) taken from lane from[l] % VW of src */
+static LLVMValueRef shuffle_in(Cg *c, LLVMValueRef base, LLVMValueRef src, const int64_t *from, int64_t want) {
+  LLVMValueRef m[VW];
+  bool any = false;
+  for (int64_t l = 0; l < VW; l++) {
+    bool take = from[l] >= 0 && from[l] / VW == want;
+    any |= take;
+    m[l] = LLVMConstInt(c->i32, (unsigned long long)(take ? VW + from[l] % VW : l), 0);
+  }
+  return any ? LLVMBuildShuffleVector(c->b, base, src, LLVMConstVector(m, VW), "") : base;
+}
+
+/* window column b of a block of nout windows: lane l = element l*kw + b
+ * of the row vectors v[0..nvec) (lanes >= nout zero) */
+static LLVMValueRef split_col(Cg *c, LLVMValueRef *v, int64_t nvec, int64_t kw, int64_t b, int64_t nout) {
+  int64_t from[VW];
+  for (int64_t l = 0; l < VW; l++) from[l] = l < nout ? l * kw + b : -1;
+  LLVMValueRef r = LLVMConstNull(vec_t(c));
+  for (int64_t s = 0; s < nvec; s++) r = shuffle_in(c, r, v[s], from, s);
+  return r;
+}
+
+/* the inverse: row vector s, lane m = lane e/kw of u[e % kw], e = s*VW + m */
+static LLVMValueRef merge_cols(Cg *c, LLVMValueRef *u, int64_t kw, int64_t s, int64_t nout) {
+  LLVMValueRef r = LLVMConstNull(vec_t(c));
+  for (int64_t b = 0; b < kw; b++) {
+    int64_t from[VW];
+    for (int64_t m = 0; m < VW; m++) {
+      int64_t e = s * VW + m;
+      from[m] = e % kw == b && e / kw < nout ? e / kw : -1;
+    }
+    r = shuffle_in(c, r, u[b], from, 0);
+  }
+  return r;
+}
+
+static LLVMValueRef splat_i32(Cg *c, LLVMValueRef s) {
+  LLVMTypeRef vt = LLVMVectorType(c->i32, VW);
+  LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), s, LLVMConstInt(c->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(vt), LLVMConstNull(vt), "");
+}
+
+/* The windows [j0, j0 + nout) of output row i of plane q. */
+static void max_pool_block(Cg *c, const Pool *p, const Node *node, LLVMValueRef q, LLVMValueRef i, LLVMValueRef j0,
+                           int64_t nout) {
+  const Node *x = node->in[0], *h = node->n_in > 1 ? node->in[1] : NULL;
+  bool grad = node->op == OP_MAX_POOL2D_GRAD, sel = node->op == OP_MAX_POOL2D_SELECT;
+  int64_t kw = p->kw, n = nout * kw, nvec = (n + VW - 1) / VW;
+  LLVMTypeRef it = LLVMVectorType(c->i32, VW);
+  LLVMValueRef o = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p->OH, 0), i), p->OW, 0), j0);
+  LLVMValueRef x0 = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p->H, 0), affine(c, i, p->kh, 0)), p->W, 0),
+                            affine(c, j0, kw, 0));
+  LLVMValueRef best = entry_alloca(c, vec_t(c)), at = entry_alloca(c, it), hv = sel ? entry_alloca(c, vec_t(c)) : NULL;
+  LLVMValueRef xv[VW], hr[VW];
+  for (int64_t s = 0; s < nvec; s++) xv[s] = vload(c, x, affine(c, x0, 1, s * VW), 0, n - s * VW);
+  LLVMBuildStore(c->b, split_col(c, xv, nvec, kw, 0, nout), best);
+  LLVMBuildStore(c->b, LLVMConstNull(it), at);
+  if (sel) {
+    for (int64_t s = 0; s < nvec; s++) hr[s] = vload(c, h, affine(c, x0, 1, s * VW), 0, n - s * VW);
+    LLVMBuildStore(c->b, split_col(c, hr, nvec, kw, 0, nout), hv);
+  }
+  /* the fold; (0, 0) against itself changes nothing */
+  CgLoop la;
+  LLVMValueRef a = cg_loop_begin(c, &la, p->kh);
+  LLVMValueRef row = cg_iadd(c, x0, affine(c, a, p->W, 0));
+  LLVMValueRef a_kw = LLVMBuildTrunc(c->b, affine(c, a, kw, 0), c->i32, "");
+  for (int64_t s = 0; s < nvec; s++) xv[s] = vload(c, x, affine(c, row, 1, s * VW), 0, n - s * VW);
+  if (sel)
+    for (int64_t s = 0; s < nvec; s++) hr[s] = vload(c, h, affine(c, row, 1, s * VW), 0, n - s * VW);
+  for (int64_t b = 0; b < kw; b++) {
+    LLVMValueRef v = split_col(c, xv, nvec, kw, b, nout), m = LLVMBuildLoad2(c->b, vec_t(c), best, "");
+    LLVMValueRef better = beats(c, v, m);
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, m, ""), best);
+    LLVMValueRef idx = splat_i32(c, LLVMBuildAdd(c->b, a_kw, LLVMConstInt(c->i32, (unsigned long long)b, 0), ""));
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, idx, LLVMBuildLoad2(c->b, it, at, ""), ""), at);
+    if (sel) {
+      LLVMValueRef hb = split_col(c, hr, nvec, kw, b, nout);
+      LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, hb, LLVMBuildLoad2(c->b, vec_t(c), hv, ""), ""), hv);
+    }
+  }
+  cg_loop_end(c, &la);
+  if (!grad) {
+    vstore(c, node, o, LLVMBuildLoad2(c->b, vec_t(c), sel ? hv : best, ""), nout);
+    return;
+  }
+  /* dx: g at the maximum, 0 elsewhere, row by row */
+  LLVMValueRef gv = vload(c, h, o, 0, nout), idx = LLVMBuildLoad2(c->b, it, at, "");
+  a = cg_loop_begin(c, &la, p->kh);
+  row = cg_iadd(c, x0, affine(c, a, p->W, 0));
+  a_kw = LLVMBuildTrunc(c->b, affine(c, a, kw, 0), c->i32, "");
+  LLVMValueRef u[VW];
+  for (int64_t b = 0; b < kw; b++) {
+    LLVMValueRef here = splat_i32(c, LLVMBuildAdd(c->b, a_kw, LLVMConstInt(c->i32, (unsigned long long)b, 0), ""));
+    u[b] = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, idx, here, ""), gv, LLVMConstNull(vec_t(c)), "");
+  }
+  for (int64_t s = 0; s < nvec; s++) vstore(c, node, affine(c, row, 1, s * VW), merge_cols(c, u, kw, s, nout), n - s * VW);
+  cg_loop_end(c, &la);
+}
+
+static bool fast_max_pool(Cg *c, const Node *node) {
+  const Node *x = node->in[0], *h = node->n_in > 1 ? node->in[1] : NULL;
+  bool grad = node->op == OP_MAX_POOL2D_GRAD;
+  Pool p = pool_dims(&x->type, grad ? &h->type : &node->type, node);
+  if (p.kh != p.sh || p.kw != p.sw || p.kw > VW || !stored(c, x) || (h && !stored(c, h))) return false;
+  int64_t full = p.OW / VW, rem = p.OW % VW;
+  CgLoop lq, li, lj, la, lz;
+  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
+  if (full > 0) {
+    LLVMValueRef j0 = affine(c, cg_loop_begin(c, &lj, full), VW, 0);
+    max_pool_block(c, &p, node, q, i, j0, VW);
+    cg_loop_end(c, &lj);
+  }
+  if (rem > 0) max_pool_block(c, &p, node, q, i, cg_i64(c, full * VW), rem);
+  if (grad && p.W > p.OW * p.kw) {  /* the columns past the last window */
+    LLVMValueRef a = cg_loop_begin(c, &la, p.kh);
+    LLVMValueRef row = affine(c, cg_iadd(c, affine(c, q, p.H, 0), cg_iadd(c, affine(c, i, p.kh, 0), a)), p.W, 0);
+    for (int64_t col = p.OW * p.kw; col < p.W; col++) cg_store(c, node, affine(c, row, 1, col), cg_f32(c, 0));
+    cg_loop_end(c, &la);
+  }
+  cg_loop_end(c, &li);
+  if (grad && p.H > p.OH * p.kh) {  /* the rows past the last window */
+    LLVMValueRef e = cg_loop_begin(c, &lz, (p.H - p.OH * p.kh) * p.W);
+    cg_store(c, node, cg_iadd(c, affine(c, q, p.H * p.W, p.OH * p.kh * p.W), e), cg_f32(c, 0));
+    cg_loop_end(c, &lz);
+  }
+  cg_loop_end(c, &lq);
+  return true;
+}
+
 /* ------------------------------------------------------------------ API */
 
 bool cg_emit_conv(Cg *c, const Node *n) {
@@ -676,8 +823,9 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   case OP_CONV2D: if (!fast_conv2d(c, n)) emit_conv2d(c, n); return true;
   case OP_CONV2D_GRAD_INPUT: if (!fast_conv2d_grad_input(c, n)) emit_conv2d_grad_input(c, n); return true;
   case OP_CONV2D_GRAD_WEIGHT: if (!fast_conv2d_grad_weight(c, n)) emit_conv2d_grad_weight(c, n); return true;
-  case OP_MAX_POOL2D: case OP_AVG_POOL2D: emit_pool(c, n); return true;
-  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: emit_max_pool_route(c, n); return true;
+  case OP_MAX_POOL2D: if (!fast_max_pool(c, n)) emit_pool(c, n); return true;
+  case OP_AVG_POOL2D: emit_pool(c, n); return true;
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: if (!fast_max_pool(c, n)) emit_max_pool_route(c, n); return true;
   case OP_AVG_POOL2D_GRAD: emit_avg_pool_grad(c, n); return true;
   default: return false;
   }
