@@ -982,6 +982,27 @@ START_TEST(shared_library_with_options) {
 }
 END_TEST
 
+/* Code generation refuses a module LLVM would take hours on, with a
+ * compile error and nothing written (the limit lowered for the test). */
+START_TEST(codegen_size_limit) {
+  char *dir = fresh_dir();
+  setenv("NNCC_MAX_CODEGEN_OPS", "5", 1);
+  TuRun r = nncc("%s -o %s/x.so --header %s/x.h", MLP, dir, dir);
+  EXPECT_STATUS(r, 1, "-o over the limit");
+  EXPECT_HAS(r.err, "the model is too large to compile: 35 operations after differentiation and fusion (at most 5;",
+             "-o over the limit");
+  tu_run_free(&r);
+  r = nncc("train %s/examples/spiral.nn --quiet", NNCC_SOURCE_DIR);
+  EXPECT_STATUS(r, 1, "train over the limit");
+  EXPECT_HAS(r.err, "too large to compile", "train over the limit");
+  tu_run_free(&r);
+  unsetenv("NNCC_MAX_CODEGEN_OPS");
+  ck_assert_int_eq(entries(dir), 0);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 /* ---------------------------------------------------- gradients (issue 3) */
 
 START_TEST(gradcheck_passes_and_prints_a_table) {
@@ -1105,7 +1126,7 @@ static Suite *cli_suite(void) {
       {"passes", {print_after_each_pass, print_after_all, time_passes}},
       {"output", {output_file_matches_stdout, output_cannot_write, output_untouched_on_failure}},
       {"fusion", {emit_fused_shows_kernels, emit_dot_draws_kernels_as_clusters, remarks_fusion_explain_decisions,
-                  input_grads_option, shared_library_with_options}},
+                  input_grads_option, shared_library_with_options, codegen_size_limit}},
       {"gradients",
        {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_through_the_jit,
         gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
