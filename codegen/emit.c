@@ -7,7 +7,9 @@
  * that LLVM's loop vectorizer widens them. exp (and tanh and sigmoid,
  * built on it) is an inline polynomial that vectorizes (notes: 16x
  * glibc's expf), and so are log, log1p and erf (emit_math.c); sin and
- * cos call libm. */
+ * cos call libm.
+ *
+ * A fused kernel (passes/fuse.c) is one function: see "fusion" below. */
 #include "codegen/cg.h"
 #include "codegen/emit_math.h"
 #include "passes/passes.h"
@@ -631,7 +633,7 @@ static void emit_reduce(Cg *c, const Node *n) {
     LLVMValueRef finite = fcmp(c, LLVMRealONE, m, cg_f32(c, -INFINITY));
     LLVMValueRef ms = sel(c, finite, m, cg_f32(c, 0));
     LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, ms);
-    v = cg_fadd(c, ms, libm1(c, "logf", sum));
+    v = cg_fadd(c, ms, cg_log(c, sum));
     break;
   }
   default: NNCC_ASSERT(0);
@@ -686,7 +688,7 @@ static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
   }
   LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
   LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m);
-  LLVMValueRef lse = libm1(c, "logf", sum), inv = cg_fdiv(c, cg_f32(c, 1), sum);
+  LLVMValueRef lse = cg_log(c, sum), inv = cg_fdiv(c, cg_f32(c, 1), sum);
   if (loss) {  /* the labels are indexed by the kept dims, row-major */
     int64_t kstr_out[IR_MAX_RANK] = {0};
     Type kt = type_make(DT_I32, s.nk, s.kept);
