@@ -354,7 +354,6 @@ static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
   return ptr_at(c, c->home[n->id], DT_F32, idx);
 }
 
-typedef struct Fused Fused;
 static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int batch_rank, LLVMValueRef row0,
                          int64_t rows, LLVMValueRef col0, int64_t cols);
 
@@ -973,7 +972,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   LLVMValueRef at = linear(c, idx, ostr, r, 0);
   LLVMValueRef *vals = calloc((size_t)count, sizeof *vals), *args = calloc((size_t)count * FUSED_SLOTS, sizeof *args);
   if (F->kind == KERNEL_SOFTMAX) vals[0] = anchor;
-  if (F->kind == KERNEL_MATMUL) vals[0] = cg_load(c, F->g->nodes[F->first], at);
+  if (F->kind == KERNEL_MATMUL || F->kind == KERNEL_CONV) vals[0] = cg_load(c, F->g->nodes[F->first], at);
   /* every load first */
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
@@ -1013,6 +1012,8 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   free(args);
 }
 
+void cg_fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
+
 /* The epilogue over rows [row0, row0 + rows) and columns [col0, col0 +
  * cols) of one matrix of a matmul kernel (batch_idx: the matrix). */
 static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int batch_rank, LLVMValueRef row0,
@@ -1035,6 +1036,8 @@ static void emit_fused(Cg *c, int first, int end) {
   fused_hoist(c, &F);
   if (F.kind == KERNEL_MATMUL) {
     emit_matmul(c, head, &F);
+  } else if (F.kind == KERNEL_CONV) {
+    cg_emit_conv_fused(c, head, &F);
   } else if (F.kind == KERNEL_SOFTMAX) {
     emit_axis_op(c, head, &F);
   } else {

@@ -447,7 +447,18 @@ static void direct_block(Cg *c, const Direct *k, LLVMValueRef n, LLVMValueRef ro
   }
 }
 
-static void emit_direct(Cg *c, const Direct *k) {
+/* A fused conv2d kernel's epilogue over output row `row` of image n, all
+ * channels and columns: the row was just computed and is in L1. */
+static void fused_row(Cg *c, const Fused *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW) {
+  CgLoop ld, lj;
+  LLVMValueRef idx[4] = {n, cg_loop_begin(c, &ld, D), row, NULL};
+  idx[3] = cg_loop_begin(c, &lj, DW);
+  cg_fused_at(c, F, idx);
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &ld);
+}
+
+static void emit_direct(Cg *c, const Direct *k, const Fused *F) {
   int64_t JV = (k->DW + VW - 1) / VW;
   CgLoop ln, lr, lb;
   LLVMValueRef n = cg_loop_begin(c, &ln, k->N);
@@ -462,17 +473,18 @@ static void emit_direct(Cg *c, const Direct *k) {
     }
     if (rem > 0) direct_block(c, k, n, row, cg_i64(c, full * ob), rem, j0v * VW, nv);
   }
+  if (F) fused_row(c, F, n, k->D, row, k->DW);
   cg_loop_end(c, &lr);
   cg_loop_end(c, &ln);
 }
 
-static bool fast_conv2d(Cg *c, const Node *node) {
+static bool fast_conv2d(Cg *c, const Node *node, const Fused *F) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
   if (k.sw != 1 || !stored(c, x) || !stored(c, w) || k.KW > 16) return false;
   Direct d = {node, x, w, k.N, k.O, k.OH, k.OW, k.C, k.H, k.W, k.KH, k.KW,
               k.sh, 1, -k.ph, -k.pw, k.C * k.KH * k.KW, k.KH * k.KW};
-  emit_direct(c, &d);
+  emit_direct(c, &d, F);
   return true;
 }
 
@@ -483,7 +495,7 @@ static bool fast_conv2d_grad_input(Cg *c, const Node *node) {
   if (k.sh != 1 || k.sw != 1 || !stored(c, g) || !stored(c, w) || k.KW > 16) return false;
   Direct d = {node, g, w, k.N, k.C, k.H, k.W, k.O, k.OH, k.OW, k.KH, k.KW,
               1, -1, k.ph, k.pw, k.KH * k.KW, k.C * k.KH * k.KW};
-  emit_direct(c, &d);
+  emit_direct(c, &d, NULL);
   return true;
 }
 
@@ -820,7 +832,7 @@ static bool fast_max_pool(Cg *c, const Node *node) {
 
 bool cg_emit_conv(Cg *c, const Node *n) {
   switch (n->op) {
-  case OP_CONV2D: if (!fast_conv2d(c, n)) emit_conv2d(c, n); return true;
+  case OP_CONV2D: if (!fast_conv2d(c, n, NULL)) emit_conv2d(c, n); return true;
   case OP_CONV2D_GRAD_INPUT: if (!fast_conv2d_grad_input(c, n)) emit_conv2d_grad_input(c, n); return true;
   case OP_CONV2D_GRAD_WEIGHT: if (!fast_conv2d_grad_weight(c, n)) emit_conv2d_grad_weight(c, n); return true;
   case OP_MAX_POOL2D: if (!fast_max_pool(c, n)) emit_pool(c, n); return true;
@@ -829,4 +841,16 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   case OP_AVG_POOL2D_GRAD: emit_avg_pool_grad(c, n); return true;
   default: return false;
   }
+}
+
+void cg_emit_conv_fused(Cg *c, const Node *n, const Fused *F) {
+  if (fast_conv2d(c, n, F)) return;
+  emit_conv2d(c, n);  /* the general nest, then the epilogue over every row */
+  const Type *t = &n->type;
+  CgLoop ln, lr;
+  LLVMValueRef img = cg_loop_begin(c, &ln, t->dim[0]);
+  LLVMValueRef row = cg_loop_begin(c, &lr, t->dim[2]);
+  fused_row(c, F, img, t->dim[1], row, t->dim[3]);
+  cg_loop_end(c, &lr);
+  cg_loop_end(c, &ln);
 }

@@ -228,13 +228,17 @@ void ir_module_add(Module *m, Graph *g) {
 /* ---------------------------------------------------------- fusion rules */
 
 const char *kernel_kind_name(KernelKind k) {
-  return k == KERNEL_MATMUL ? "matmul" : k == KERNEL_SOFTMAX ? "softmax" : "loop";
+  return k == KERNEL_MATMUL ? "matmul" : k == KERNEL_SOFTMAX ? "softmax" : k == KERNEL_CONV ? "conv" : "loop";
 }
 
 bool ir_kernel_anchor(const Node *n, KernelKind *kind) {
   if (n->type.dtype != DT_F32) return false;
   if (n->op == OP_MATMUL && n->in[0]->type.rank >= 2 && n->in[1]->type.rank >= 2) {
     *kind = KERNEL_MATMUL;
+    return true;
+  }
+  if (n->op == OP_CONV2D) {
+    *kind = KERNEL_CONV;
     return true;
   }
   if ((n->op == OP_SOFTMAX || n->op == OP_LOG_SOFTMAX) && n->attr[0].i == n->type.rank - 1) {
@@ -262,7 +266,8 @@ bool *ir_kernel_stores(const Graph *g) {
     const Node *n = g->nodes[i];
     if (!n) continue;
     KernelKind kind;
-    if (n->kernel && (n->roles || (ir_kernel_anchor(n, &kind) && kind == KERNEL_MATMUL))) stored[i] = true;
+    if (n->kernel && (n->roles || (ir_kernel_anchor(n, &kind) && (kind == KERNEL_MATMUL || kind == KERNEL_CONV))))
+      stored[i] = true;
     for (int k = 0; k < n->n_in; k++) {
       const Node *x = n->in[k];
       if (x && x->kernel && x->kernel != n->kernel) stored[x->id] = true;

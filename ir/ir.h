@@ -304,10 +304,12 @@ bool ir_broadcast(const Type *a, const Type *b, Type *out);
  *   KERNEL_LOOP     elementwise nodes only: one loop nest
  *   KERNEL_MATMUL   a matmul of f32 matrices (rank >= 2 each); the rest
  *                   is its epilogue, applied to each register tile
+ *   KERNEL_CONV     a conv2d; the rest runs over each output row of all
+ *                   channels while it is in L1 (bias, activation)
  *   KERNEL_SOFTMAX  softmax or log_softmax over the last axis; the rest
  *                   runs in its per-row write loop, and one row loss
  *                   (ir_kernel_row_loss) may share its max and sum */
-typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX } KernelKind;
+typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX, KERNEL_CONV } KernelKind;
 const char *kernel_kind_name(KernelKind k);
 /* n can start a kernel as its anchor (*kind set). */
 bool ir_kernel_anchor(const Node *n, KernelKind *kind);
@@ -320,7 +322,8 @@ bool ir_kernel_elementwise(const Node *n);
 bool ir_kernel_row_loss(const Node *anchor, const Node *n);
 /* For every node: whether a kernel member's value must be stored - it has
  * a role, a user outside its kernel, or it is a matmul anchor (the
- * epilogue reads it back); false for nodes outside kernels. malloc'ed. */
+ * epilogue reads it back; a conv likewise); false for nodes outside
+ * kernels. malloc'ed. */
 bool *ir_kernel_stores(const Graph *g);
 
 /* ------------------------------------------------- printer and reader */

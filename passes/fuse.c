@@ -3,8 +3,8 @@
  * kernel's nodes are contiguous; codegen emits a kernel as one function
  * whose intermediate values stay in registers.
  *
- * Kernels grow greedily in graph order. A matmul of matrices or a softmax
- * over the last axis anchors a kernel; an elementwise node joins the
+ * Kernels grow greedily in graph order. A matmul of matrices, a conv2d or
+ * a softmax over the last axis anchors a kernel; an elementwise node joins the
  * kernel of one of its operands (anchored kernels first, then the latest)
  * when
  *   - that operand has the node's shape, the kernel's loop shape: an
@@ -225,6 +225,13 @@ static const char *why_not(Fuser *F, const Node *n, const Node *p, int k, char *
   return NULL;
 }
 
+static const char *kind_phrase(KernelKind k) {
+  return k == KERNEL_MATMUL  ? "the epilogue of the matmul kernel of"
+         : k == KERNEL_SOFTMAX ? "the softmax kernel of"
+         : k == KERNEL_CONV    ? "the epilogue of the conv kernel of"
+                               : "the loop of";
+}
+
 /* Whether some operand of cluster a's members, outside a and b, is
  * computed from b's results. */
 static bool reaches(Fuser *F, int a, int b) {
@@ -257,16 +264,12 @@ static void merge_operands(Fuser *F, const Node *n, int k) {
     for (int a = 0; a < c->head->n_in && c->kind != KERNEL_LOOP; a++) feeds_anchor |= F->cl[c->head->in[a]->id] == k2;
     if (feeds_anchor) continue;
     diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: merged the loop of %s into %s %s, joined by %s", F->g->name,
-                label(c2->head, l1, sizeof l1), c->kind == KERNEL_LOOP ? "the loop of" : c->kind == KERNEL_MATMUL
-                ? "the epilogue of the matmul kernel of" : "the softmax kernel of", label(c->head, l2, sizeof l2),
+                label(c2->head, l1, sizeof l1), kind_phrase(c->kind), label(c->head, l2, sizeof l2),
                 op_info(n->op)->name);
     merge(F, k, k2);
   }
 }
 
-static const char *kind_phrase(KernelKind k) {
-  return k == KERNEL_MATMUL ? "the epilogue of the matmul kernel of" : k == KERNEL_SOFTMAX ? "the softmax kernel of" : "the loop of";
-}
 
 /* Greedy growth in graph order. */
 static void grow_kernels(Fuser *F) {

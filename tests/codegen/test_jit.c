@@ -498,6 +498,9 @@ static const FusionCase fusion_cases[] = {
     {"cache_blocked",  /* K 600: k blocks of 256 (128 with 512-bit tiles) then 88; 54 rows: a 48-row block and 6 */
      "model m {\n input x: f32[55, 600]\n input t: f32[55, 40]\n h = dense(x, 40, relu) * 0.5\n"
      " output h\n loss mse(h, t)\n}\n", 2},
+    {"conv_epilogue",  /* the register-blocked conv (stride 1) and the general nest (stride 2) */
+     "model m {\n input x: f32[2, 3, 9, 11]\n c = conv(x, 5, 3, pad = 1, act = tanh) * 0.5\n"
+     " d = conv(x, 4, 3, stride = 2, act = relu)\n output c, d\n loss mean(c * c) + mean(d)\n}\n", 3},
     {"epilogue_small",  /* smaller than one tile: the edge path only */
      "model m {\n input x: f32[3, 5]\n input t: f32[3, 7]\n z = relu(dense(x, 7)) + x @ ones(f32[5, 7])\n"
      " output z\n loss mse(z, t)\n}\n", 2},
