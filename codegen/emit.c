@@ -919,7 +919,7 @@ static void emit_dropout_mask(Cg *c, const Node *n) {
 /* -------------------------------------------------------------- fusion */
 
 /* A fused kernel (passes/fuse.c): nodes [first, end) of the graph, an
- * anchor first (matmul, softmax) or none, then elementwise nodes over the
+ * anchor first (matmul, conv2d, softmax) or none, then elementwise nodes over the
  * loop's shape. In each iteration every operand from outside is loaded
  * before any member is stored, so a member may overwrite a value the
  * kernel reads at the same index; members used outside are stored, the
@@ -964,7 +964,8 @@ static void fused_hoist(Cg *c, Fused *F) {
 }
 
 /* The members' values at index idx of the loop; anchor: a softmax
- * anchor's value (a matmul anchor is read back from its tile). */
+ * anchor's value (a matmul or conv2d anchor is read back from memory,
+ * where its tile or row has just been stored). */
 static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor) {
   int r = F->loop->rank, count = F->end - F->first;
   int64_t ostr[IR_MAX_RANK] = {0};

@@ -404,8 +404,10 @@ static void attach_row_losses(Fuser *F) {
 }
 
 /* The units in a topological order, depth first from the original order,
- * every kernel's members together; renumbers the graph and its kernels. */
-static void schedule(Fuser *F) {
+ * every kernel's members together; renumbers the graph and its kernels.
+ * False, with the graph untouched, if the kernels form a cycle (the join
+ * rules are meant to prevent it; pass_fuse then drops every kernel). */
+static bool schedule(Fuser *F) {
   Graph *g = F->g;
   int n = g->n_nodes, n_units = n + F->n_cls;
   char *state = calloc((size_t)n_units + 1, 1);  /* 1 expanded, 2 placed */
@@ -458,7 +460,13 @@ static void schedule(Fuser *F) {
         }
       }
       for (int k = n_deps - 1; k >= 0; k--) {
-        NNCC_ASSERT(state[deps[k]] != 1);  /* a cycle: the join rules prevent it */
+        if (state[deps[k]] == 1) {  /* a unit on the path: a cycle */
+          for (int v = 0; v < n; v++) g->nodes[v]->kernel = 0;
+          free(deps);
+          free(state);
+          free(order);
+          return false;
+        }
         push(F, &top, deps[k]);
       }
     }
@@ -473,6 +481,7 @@ static void schedule(Fuser *F) {
   free(deps);
   free(state);
   free(order);
+  return true;
 }
 
 bool pass_fuse(Graph *g, Diag *d) {
@@ -488,7 +497,11 @@ bool pass_fuse(Graph *g, Diag *d) {
   grow_kernels(&F);
   pull_producers(&F);
   attach_row_losses(&F);
-  schedule(&F);
+  if (!schedule(&F)) {  /* never seen; a graph without kernels is always right */
+    diag_remark(d, DIAG_REMARK_FUSION, g->loc, "%s: internal: the kernels formed a cycle; fusion dropped", g->name);
+    for (int i = 0; i < n; i++) F.cl[i] = -1;
+    schedule(&F);
+  }
   free(F.entries);
   free(F.cl);
   free(F.node_seen);
