@@ -539,6 +539,7 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
 typedef struct Split {
   int64_t kept[IR_MAX_RANK], red[IR_MAX_RANK];      /* sizes */
   int64_t kstr[IR_MAX_RANK], rstr[IR_MAX_RANK];     /* strides in x */
+  int kdim[IR_MAX_RANK], rdim[IR_MAX_RANK];         /* which dims of x */
   int nk, nr;
   int64_t count;                                    /* reduced elements */
 } Split;
@@ -553,10 +554,12 @@ static void split_axes(const Type *x, const int64_t *axes, int n_axes, Split *s)
     for (int k = 0; k < n_axes; k++) reduced |= axes[k] == d;
     if (reduced) {
       s->red[s->nr] = x->dim[d];
+      s->rdim[s->nr] = d;
       s->rstr[s->nr++] = str[d];
       s->count *= x->dim[d];
     } else {
       s->kept[s->nk] = x->dim[d];
+      s->kdim[s->nk] = d;
       s->kstr[s->nk++] = str[d];
     }
   }
@@ -587,14 +590,27 @@ static LLVMValueRef alloca_i32(Cg *c) {
 typedef enum RedKind { RED_SUM, RED_MAX, RED_MIN } RedKind;
 
 /* acc = fold over the reduced dims of f(x[kept, red]) */
+static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor);
+
+/* acc = fold over the reduced dims of f(x[kept, red]); with F (a reduce
+ * kernel) x's value comes from the kernel's loop at index (kept, red) */
 static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueRef base, RedKind kind,
-                                LLVMValueRef (*f)(Cg *, LLVMValueRef, LLVMValueRef), LLVMValueRef farg) {
+                                LLVMValueRef (*f)(Cg *, LLVMValueRef, LLVMValueRef), LLVMValueRef farg,
+                                const Fused *F, LLVMValueRef *kept_idx) {
   LLVMValueRef acc = alloca_f32(c);
   bool fx = x->type.dtype == DT_F32;
   LLVMBuildStore(c->b, cg_f32(c, kind == RED_SUM ? 0 : kind == RED_MAX ? -INFINITY : INFINITY), acc);
   Nest rn;
   nest_begin(c, &rn, s->red, s->nr);
-  LLVMValueRef v = cg_load(c, x, cg_iadd(c, base, linear(c, rn.idx, s->rstr, s->nr, 0)));
+  LLVMValueRef v;
+  if (F) {
+    LLVMValueRef idx[IR_MAX_RANK];
+    for (int d = 0; d < s->nk; d++) idx[s->kdim[d]] = kept_idx[d];
+    for (int d = 0; d < s->nr; d++) idx[s->rdim[d]] = rn.idx[d];
+    v = fused_body(c, F, idx, NULL);
+  } else {
+    v = cg_load(c, x, cg_iadd(c, base, linear(c, rn.idx, s->rstr, s->nr, 0)));
+  }
   if (!fx) v = to_f32(c, v, x->type.dtype);
   if (f) v = f(c, v, farg);
   LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
@@ -610,7 +626,7 @@ static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueR
 
 static LLVMValueRef exp_minus(Cg *c, LLVMValueRef v, LLVMValueRef m) { return emit_exp(c, cg_fsub(c, v, m)); }
 
-static void emit_reduce(Cg *c, const Node *n) {
+static void emit_reduce(Cg *c, const Node *n, const Fused *F) {
   const Node *x = n->in[0];
   Split s;
   split_axes(&x->type, n->attr[0].list, n->attr[0].n, &s);
@@ -623,15 +639,15 @@ static void emit_reduce(Cg *c, const Node *n) {
   LLVMValueRef out = linear(c, kn.idx, kstr_out, s.nk, 0);
   LLVMValueRef v;
   switch (n->op) {
-  case OP_SUM: v = reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL); break;
-  case OP_MEAN: v = cg_fmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL), cg_f32(c, 1.0 / (double)s.count)); break;
-  case OP_MAX: v = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL); break;
-  case OP_MIN: v = reduce_loop(c, x, &s, base, RED_MIN, NULL, NULL); break;
+  case OP_SUM: v = reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL, F, kn.idx); break;
+  case OP_MEAN: v = cg_fmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL, F, kn.idx), cg_f32(c, 1.0 / (double)s.count)); break;
+  case OP_MAX: v = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL, F, kn.idx); break;
+  case OP_MIN: v = reduce_loop(c, x, &s, base, RED_MIN, NULL, NULL, F, kn.idx); break;
   case OP_LOGSUMEXP: {
-    LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
+    LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL, NULL, NULL);
     LLVMValueRef finite = fcmp(c, LLVMRealONE, m, cg_f32(c, -INFINITY));
     LLVMValueRef ms = sel(c, finite, m, cg_f32(c, 0));
-    LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, ms);
+    LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, ms, NULL, NULL);
     v = cg_fadd(c, ms, cg_log(c, sum));
     break;
   }
@@ -643,7 +659,6 @@ static void emit_reduce(Cg *c, const Node *n) {
 }
 
 /* softmax / log_softmax / argmax along one axis */
-static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor);
 
 static const Node *fused_row_loss(const Fused *F);
 static LLVMValueRef clamp_index(Cg *c, LLVMValueRef v, int64_t rows);
@@ -685,8 +700,8 @@ static void emit_axis_op(Cg *c, const Node *n, const Fused *F) {
     nest_end(c, &kn);
     return;
   }
-  LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL);
-  LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m);
+  LLVMValueRef m = reduce_loop(c, x, &s, base, RED_MAX, NULL, NULL, NULL, NULL);
+  LLVMValueRef sum = reduce_loop(c, x, &s, base, RED_SUM, exp_minus, m, NULL, NULL);
   LLVMValueRef lse = cg_log(c, sum), inv = cg_fdiv(c, cg_f32(c, 1), sum);
   if (loss) {  /* the labels are indexed by the kept dims, row-major */
     int64_t kstr_out[IR_MAX_RANK] = {0};
@@ -882,8 +897,8 @@ static void emit_class_loss(Cg *c, const Node *n) {
   LLVMValueRef term;
   if (n->op == OP_CROSS_ENTROPY) {
     Split s = {.red = {classes}, .rstr = {1}, .nr = 1, .count = classes};
-    LLVMValueRef m = reduce_loop(c, z, &s, base, RED_MAX, NULL, NULL);
-    LLVMValueRef sum = reduce_loop(c, z, &s, base, RED_SUM, exp_minus, m);
+    LLVMValueRef m = reduce_loop(c, z, &s, base, RED_MAX, NULL, NULL, NULL, NULL);
+    LLVMValueRef sum = reduce_loop(c, z, &s, base, RED_SUM, exp_minus, m, NULL, NULL);
     term = cg_fsub(c, cg_fadd(c, m, cg_log(c, sum)), picked);
   } else {
     term = fneg(c, picked);
@@ -950,7 +965,7 @@ static void fused_hoist(Cg *c, Fused *F) {
   int r = F->loop->rank;
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
-    if (m->op == OP_ONE_HOT || is_row_loss(m)) continue;
+    if (m->op == OP_ONE_HOT || is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;
     for (int j = 0; j < m->n_in; j++) {
       const Node *x = m->in[j];
       int64_t str[IR_MAX_RANK] = {0};
@@ -965,8 +980,10 @@ static void fused_hoist(Cg *c, Fused *F) {
 
 /* The members' values at index idx of the loop; anchor: a softmax
  * anchor's value (a matmul or conv2d anchor is read back from memory,
- * where its tile or row has just been stored). */
-static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor) {
+ * where its tile or row has just been stored). Returns, in a reduce
+ * kernel, the value the final reduction folds (its own loop is
+ * emit_reduce's). */
+static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef anchor) {
   int r = F->loop->rank, count = F->end - F->first;
   int64_t ostr[IR_MAX_RANK] = {0};
   row_major(F->loop, ostr);
@@ -978,7 +995,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
-    if (is_row_loss(m)) continue;  /* emit_axis_op's, per row */
+    if (is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;  /* per row / the reduce loop's */
     if (m->op == OP_ONE_HOT) {  /* the label at the leading indices */
       int64_t lstr[IR_MAX_RANK] = {0};
       row_major(&m->in[0]->type, lstr);
@@ -997,7 +1014,7 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
-    if (is_row_loss(m)) continue;
+    if (is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;
     if (m->op == OP_ONE_HOT) {
       LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, a[0], c->i64, ""), idx[r - 1], "");
       vals[i - F->first] = sel(c, hit, cg_f32(c, 1), cg_f32(c, 0));
@@ -1007,10 +1024,15 @@ static void fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMValueRef an
       if (in_kernel(F, m->in[j])) a[j] = vals[m->in[j]->id - F->first];
     vals[i - F->first] = scalar(c, m, a);
   }
-  for (int i = F->from; i < F->end; i++)
-    if (c->home[i] >= 0 && !is_row_loss(F->g->nodes[i])) cg_store(c, F->g->nodes[i], at, vals[i - F->first]);
+  for (int i = F->from; i < F->end; i++) {
+    const Node *m = F->g->nodes[i];
+    if (c->home[i] >= 0 && !is_row_loss(m) && !(op_info(m->op)->flags & OPF_REDUCE)) cg_store(c, m, at, vals[i - F->first]);
+  }
+  const Node *last = F->g->nodes[F->end - 1];
+  LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;
   free(vals);
   free(args);
+  return folded;
 }
 
 void cg_fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
@@ -1030,9 +1052,9 @@ static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int bat
 }
 
 static void emit_fused(Cg *c, int first, int end) {
-  Fused F = {c->g, first, end, first, KERNEL_LOOP, &c->g->nodes[first]->type, NULL};
+  Fused F = {c->g, first, end, first, ir_kernel_kind(c->g, first, NULL), &c->g->nodes[first]->type, NULL};
   const Node *head = c->g->nodes[first];
-  if (ir_kernel_anchor(head, &F.kind)) F.from = first + 1;
+  if (F.kind == KERNEL_MATMUL || F.kind == KERNEL_CONV || F.kind == KERNEL_SOFTMAX) F.from = first + 1;
   F.hoisted = calloc((size_t)(end - first) * FUSED_SLOTS, sizeof *F.hoisted);
   fused_hoist(c, &F);
   if (F.kind == KERNEL_MATMUL) {
@@ -1041,6 +1063,8 @@ static void emit_fused(Cg *c, int first, int end) {
     cg_emit_conv_fused(c, head, &F);
   } else if (F.kind == KERNEL_SOFTMAX) {
     emit_axis_op(c, head, &F);
+  } else if (F.kind == KERNEL_REDUCE) {
+    emit_reduce(c, c->g->nodes[end - 1], &F);
   } else {
     Nest ns;
     nest_begin(c, &ns, F.loop->dim, F.loop->rank);
@@ -1062,7 +1086,7 @@ static bool emit_node(Cg *c, const Node *n) {
     return true;
   case OP_ASSIGN: case OP_UPDATE: return true;  /* at the end */
   case OP_MATMUL: emit_matmul(c, n, NULL); return true;
-  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: emit_reduce(c, n); return true;
+  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: emit_reduce(c, n, NULL); return true;
   case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: emit_axis_op(c, n, NULL); return true;
   case OP_RESHAPE: case OP_BROADCAST: emit_elementwise(c, n); return true;
   case OP_TRANSPOSE: emit_transpose(c, n); return true;

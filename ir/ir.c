@@ -228,7 +228,11 @@ void ir_module_add(Module *m, Graph *g) {
 /* ---------------------------------------------------------- fusion rules */
 
 const char *kernel_kind_name(KernelKind k) {
-  return k == KERNEL_MATMUL ? "matmul" : k == KERNEL_SOFTMAX ? "softmax" : k == KERNEL_CONV ? "conv" : "loop";
+  return k == KERNEL_MATMUL    ? "matmul"
+         : k == KERNEL_SOFTMAX ? "softmax"
+         : k == KERNEL_CONV    ? "conv"
+         : k == KERNEL_REDUCE  ? "reduce"
+                               : "loop";
 }
 
 bool ir_kernel_anchor(const Node *n, KernelKind *kind) {
@@ -250,6 +254,19 @@ bool ir_kernel_anchor(const Node *n, KernelKind *kind) {
 
 bool ir_kernel_elementwise(const Node *n) {
   return (op_info(n->op)->flags & OPF_ELEMWISE) || n->op == OP_BROADCAST || n->op == OP_ONE_HOT;
+}
+
+bool ir_kernel_reduction(const Node *n) {
+  return n->op == OP_SUM || n->op == OP_MEAN || n->op == OP_MAX || n->op == OP_MIN;
+}
+
+KernelKind ir_kernel_kind(const Graph *g, int first, int *end) {
+  int k = g->nodes[first]->kernel, e = first + 1;
+  while (k && e < g->n_nodes && g->nodes[e] && g->nodes[e]->kernel == k) e++;
+  if (end) *end = e;
+  KernelKind kind = KERNEL_LOOP;
+  if (ir_kernel_anchor(g->nodes[first], &kind)) return kind;
+  return e - 1 > first && ir_kernel_reduction(g->nodes[e - 1]) ? KERNEL_REDUCE : KERNEL_LOOP;
 }
 
 bool ir_kernel_row_loss(const Node *anchor, const Node *n) {

@@ -306,13 +306,21 @@ bool ir_broadcast(const Type *a, const Type *b, Type *out);
  *                   is its epilogue, applied to each register tile
  *   KERNEL_CONV     a conv2d; the rest runs over each output row of all
  *                   channels while it is in L1 (bias, activation)
+ *   KERNEL_REDUCE   elementwise nodes, then a sum, mean, max or min of
+ *                   one of them: the reduction's loop computes them and
+ *                   the reduction, of a smaller shape, comes last
  *   KERNEL_SOFTMAX  softmax or log_softmax over the last axis; the rest
  *                   runs in its per-row write loop, and one row loss
  *                   (ir_kernel_row_loss) may share its max and sum */
-typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX, KERNEL_CONV } KernelKind;
+typedef enum KernelKind { KERNEL_LOOP, KERNEL_MATMUL, KERNEL_SOFTMAX, KERNEL_CONV, KERNEL_REDUCE } KernelKind;
 const char *kernel_kind_name(KernelKind k);
 /* n can start a kernel as its anchor (*kind set). */
 bool ir_kernel_anchor(const Node *n, KernelKind *kind);
+/* n can end a KERNEL_REDUCE kernel: sum, mean, max, min. */
+bool ir_kernel_reduction(const Node *n);
+/* The kind of the kernel whose first node is g->nodes[first]; *end (if
+ * not NULL) gets the index after its last node. */
+KernelKind ir_kernel_kind(const Graph *g, int first, int *end);
 /* n can be computed one element at a time in a kernel's loop:
  * elementwise ops, broadcast, one_hot. */
 bool ir_kernel_elementwise(const Node *n);

@@ -255,12 +255,10 @@ static void print_node(FILE *out, const Graph *g, char **names, const Node *n, i
  * memory (used only inside the kernel). */
 static void print_kernel_head(FILE *out, const Graph *g, char **names, const bool *stored, int first) {
   const Node *a = g->nodes[first];
-  KernelKind kind = KERNEL_LOOP;
-  ir_kernel_anchor(a, &kind);
+  int end;
+  KernelKind kind = ir_kernel_kind(g, first, &end);
   char tbuf[TYPE_STR_MAX];
   fprintf(out, "  kernel k%d %s %s {", a->kernel, kernel_kind_name(kind), type_str(&a->type, tbuf, sizeof tbuf));
-  int end = first;
-  while (end < g->n_nodes && g->nodes[end] && g->nodes[end]->kernel == a->kernel) end++;
   bool any = false;
   for (int i = first; i < end; i++) {
     if (stored[i]) continue;
@@ -364,8 +362,7 @@ static void dot_graph(FILE *out, const Graph *g, int index) {
     if (!n || (unsigned)n->op >= OP_COUNT || n->op == OP_CONST) continue;
     int k = n->kernel;
     if (k && (i == 0 || g->nodes[i - 1]->kernel != k)) {
-      KernelKind kind = KERNEL_LOOP;
-      ir_kernel_anchor(n, &kind);
+      KernelKind kind = ir_kernel_kind(g, i, NULL);
       char tbuf[TYPE_STR_MAX];
       fprintf(out, "    subgraph cluster_g%d_k%d {\n      label=\"k%d %s %s\";\n      style=filled;\n"
                    "      fillcolor=\"#eef3fb\";\n      color=\"#4a78c2\";\n",

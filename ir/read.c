@@ -665,8 +665,9 @@ static bool parse_kernel(Reader *R) {
     return expected(R, "a kernel name such as k1");
   next(R);
   RTok kind = R->tok;
-  if (!is_word(&kind, "loop") && !is_word(&kind, "matmul") && !is_word(&kind, "softmax") && !is_word(&kind, "conv"))
-    return expected(R, "a kernel kind (loop, matmul, softmax, conv)");
+  if (!is_word(&kind, "loop") && !is_word(&kind, "matmul") && !is_word(&kind, "softmax") && !is_word(&kind, "conv") &&
+      !is_word(&kind, "reduce"))
+    return expected(R, "a kernel kind (loop, matmul, softmax, conv, reduce)");
   next(R);
   Type t;
   if (!parse_type(R, &t)) return false;

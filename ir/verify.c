@@ -183,6 +183,12 @@ static void check_kernels(Verifier *V) {
       continue;
     }
     if (ir_kernel_row_loss(first, n)) continue;
+    bool closes = i + 1 == g->n_nodes || !g->nodes[i + 1] || g->nodes[i + 1]->kernel != k;
+    if (closes && ir_kernel_reduction(n) && !ir_kernel_anchor(first, &kind)) {  /* a reduce kernel's end */
+      if (n->in[0]->kernel != k)
+        problem(V, i, n, "the reduction ending kernel k%d reduces %%%d, not a node of the kernel", k, n->in[0]->id);
+      continue;
+    }
     if (!ir_kernel_elementwise(n)) {
       problem(V, i, n, "'%s' is not elementwise and cannot be in kernel k%d", op_info(n->op)->name, k);
       continue;

@@ -13,7 +13,10 @@
  *     backward, train_step): a kernel runs whole or not at all;
  *   - no other operand depends on the kernel: the kernels stay acyclic,
  *     so a schedule with every kernel contiguous exists;
- * else it starts a kernel of its own; loop kernels that meet at the node
+ * else it starts a kernel of its own. A sum, mean, max or min of a loop
+ * kernel's value ends that kernel (the reduction's loop computes the
+ * chain); later nodes may still join it, ahead of the reduction, unless
+ * they use it. Loop kernels that meet at the node
  * merge into its kernel under the same rules (the Adam update's two
  * moments). Then a lone elementwise node whose every user is in one
  * kernel is pulled into it (recomputed there, never stored: one_hot of
@@ -35,8 +38,10 @@ typedef struct Cluster {
   int first, last;     /* smallest and largest original id */
   KernelKind kind;
   const Node *head;    /* the anchor, or the first member: the loop's shape */
-  int *members;        /* node ids: an anchor first, the rest in id order */
+  int *members;        /* node ids: an anchor first, the rest in id order,
+                          a reduce kernel's reduction last */
   int count, cap;
+  int reduction;       /* KERNEL_REDUCE: the reduction's id */
 } Cluster;
 
 typedef struct Fuser {
@@ -124,23 +129,31 @@ static void add_member(Fuser *F, int k, int id) {
 
 /* anchor first, then id order: topological, since nothing that precedes
  * the anchor in the graph can use it */
+static bool anchored(KernelKind k) { return k == KERNEL_MATMUL || k == KERNEL_SOFTMAX || k == KERNEL_CONV; }
+
 static void sort_members(Cluster *c) {
-  int from = c->kind == KERNEL_LOOP ? 0 : 1;
-  qsort(c->members + from, (size_t)(c->count - from), sizeof(int), cmp_int);
-  if (c->kind == KERNEL_LOOP) c->head = NULL;
+  int from = anchored(c->kind) ? 1 : 0, n = c->count;
+  if (c->kind == KERNEL_REDUCE) {  /* computed after the loop: last, whatever its id */
+    for (int i = 0; i < n; i++)
+      if (c->members[i] == c->reduction) c->members[i] = c->members[n - 1];
+    c->members[n - 1] = c->reduction;
+    n--;
+  }
+  qsort(c->members + from, (size_t)(n - from), sizeof(int), cmp_int);
+  if (!anchored(c->kind)) c->head = NULL;
 }
 
 static int new_cluster(Fuser *F, Node *n, KernelKind kind) {
   F->cls = grow(F->cls, &F->cap_cls, F->n_cls + 1, sizeof *F->cls);
   int k = F->n_cls++;
-  F->cls[k] = (Cluster){n->id, n->id, kind, n, NULL, 0, 0};
+  F->cls[k] = (Cluster){n->id, n->id, kind, n, NULL, 0, 0, -1};
   add_member(F, k, n->id);
   return k;
 }
 
 static void join(Fuser *F, Node *n, int k) {
   Cluster *c = &F->cls[k];
-  bool in_order = n->id > c->members[c->count - 1];
+  bool in_order = n->id > c->members[c->count - 1] && c->kind != KERNEL_REDUCE;
   add_member(F, k, n->id);
   if (!in_order) {
     sort_members(c);
@@ -200,6 +213,11 @@ static bool depends(Fuser *F, const Node *q, int k) {
 static const char *why_not(Fuser *F, const Node *n, const Node *p, int k, char *buf, size_t size) {
   const Cluster *c = &F->cls[k];
   char a[TYPE_STR_MAX], b[TYPE_STR_MAX], l[96];
+  for (int j = 0; j < n->n_in && c->kind == KERNEL_REDUCE; j++)
+    if (n->in[j]->id == c->reduction) {
+      snprintf(buf, size, "it uses the reduction that ends the kernel");
+      return buf;
+    }
   if (!same_dims(&p->type, &n->type) || !same_dims(&c->head->type, &n->type)) {
     snprintf(buf, size, "the operand %s broadcasts to %s", type_str(&p->type, a, sizeof a),
              type_str(&n->type, b, sizeof b));
@@ -229,6 +247,7 @@ static const char *kind_phrase(KernelKind k) {
   return k == KERNEL_MATMUL  ? "the epilogue of the matmul kernel of"
          : k == KERNEL_SOFTMAX ? "the softmax kernel of"
          : k == KERNEL_CONV    ? "the epilogue of the conv kernel of"
+         : k == KERNEL_REDUCE  ? "the reduction kernel of"
                                : "the loop of";
 }
 
@@ -261,7 +280,10 @@ static void merge_operands(Fuser *F, const Node *n, int k) {
         c->count + c2->count > KERNEL_MAX_NODES || reaches(F, k2, k) || reaches(F, k, k2))
       continue;
     bool feeds_anchor = false;  /* an anchor reads its operands from memory */
-    for (int a = 0; a < c->head->n_in && c->kind != KERNEL_LOOP; a++) feeds_anchor |= F->cl[c->head->in[a]->id] == k2;
+    for (int a = 0; a < c->head->n_in && anchored(c->kind); a++) feeds_anchor |= F->cl[c->head->in[a]->id] == k2;
+    for (int m = 0; m < c2->count && c->kind == KERNEL_REDUCE; m++)  /* the reduction is only done at the end */
+      for (int a = 0; a < F->g->nodes[c2->members[m]]->n_in; a++)
+        feeds_anchor |= F->g->nodes[c2->members[m]]->in[a]->id == c->reduction;
     if (feeds_anchor) continue;
     diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: merged the loop of %s into %s %s, joined by %s", F->g->name,
                 label(c2->head, l1, sizeof l1), kind_phrase(c->kind), label(c->head, l2, sizeof l2),
@@ -270,6 +292,33 @@ static void merge_operands(Fuser *F, const Node *n, int k) {
   }
 }
 
+
+/* Why reduction n cannot end the kernel of its operand. */
+static const char *reduction_why(Fuser *F, const Node *n) {
+  int k = F->cl[n->in[0]->id];
+  if (!ir_kernel_reduction(n)) return "only sum, mean, max and min end a kernel";
+  if (k < 0) return "a reduction ends a kernel";
+  if (F->cls[k].kind == KERNEL_REDUCE) return "the kernel already ends with a reduction";
+  if (F->cls[k].kind != KERNEL_LOOP) return "only an elementwise loop ends with a reduction";
+  if (F->cls[k].count >= KERNEL_MAX_NODES) return "the kernel is full";
+  return "it runs in other ABI entries than the kernel";
+}
+
+/* A sum, mean, max or min of a value computed by an elementwise loop
+ * ends that loop (sum(x * x) reads x once); returns whether it joined. */
+static bool join_reduction(Fuser *F, Node *n) {
+  int k = F->cl[n->in[0]->id];
+  if (k < 0 || F->cls[k].kind != KERNEL_LOOP || F->cls[k].count >= KERNEL_MAX_NODES ||
+      F->entries[n->id] != F->entries[F->cls[k].head->id])
+    return false;
+  char l1[96], l2[96];
+  diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: fused %s into the loop of %s (the reduction ends it)", F->g->name,
+              label(n, l1, sizeof l1), label(F->cls[k].head, l2, sizeof l2));
+  join(F, n, k);
+  F->cls[k].kind = KERNEL_REDUCE;
+  F->cls[k].reduction = n->id;
+  return true;
+}
 
 /* Greedy growth in graph order. */
 static void grow_kernels(Fuser *F) {
@@ -283,6 +332,7 @@ static void grow_kernels(Fuser *F) {
       new_cluster(F, n, kind);
       continue;
     }
+    if (ir_kernel_reduction(n) && join_reduction(F, n)) continue;
     bool elementwise = ir_kernel_elementwise(n);
     if (!elementwise) {
       bool row_loss = n->op == OP_CROSS_ENTROPY || n->op == OP_NLL;  /* see attach_row_losses */
@@ -290,7 +340,7 @@ static void grow_kernels(Fuser *F) {
         if (F->cl[n->in[j]->id] >= 0 && n->op != OP_VAR)
           diag_remark(F->d, DIAG_REMARK_FUSION, n->loc, "%s: did not fuse %s with its operand %s: %s", g->name,
                       label(n, l1, sizeof l1), label(n->in[j], l2, sizeof l2),
-                      op_info(n->op)->flags & OPF_REDUCE ? "a reduction ends a kernel" : "it is not elementwise");
+                      op_info(n->op)->flags & OPF_REDUCE ? reduction_why(F, n) : "it is not elementwise");
       continue;
     }
     /* candidates: anchored kernels first, then by operand id, latest first */
@@ -299,7 +349,7 @@ static void grow_kernels(Fuser *F) {
       for (int j = n->n_in - 1; j >= 0 && joined < 0; j--) {
         const Node *p = n->in[j];
         int k = F->cl[p->id];
-        if (k < 0 || (F->cls[k].kind != KERNEL_LOOP) != (pass == 0)) continue;
+        if (k < 0 || anchored(F->cls[k].kind) != (pass == 0)) continue;
         bool seen = false;
         for (int t = 0; t < n_tried; t++) seen |= tried[t] == k;
         if (seen || n_tried == (int)(sizeof tried / sizeof tried[0])) continue;
@@ -344,7 +394,7 @@ static void pull_producers(Fuser *F) {
     const Cluster *c = &F->cls[k];
     if (!same_dims(&p->type, &c->head->type) || F->entries[i] != F->entries[c->head->id]) continue;
     bool ok = true;
-    for (int j = 0; j < c->head->n_in && c->kind != KERNEL_LOOP; j++)
+    for (int j = 0; j < c->head->n_in && anchored(c->kind); j++)
       ok &= c->head->in[j] != p;  /* an anchor reads its operands from memory */
     for (int j = 0; j < p->n_in && ok; j++) {
       const Node *q = p->in[j];

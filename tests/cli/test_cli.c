@@ -944,8 +944,8 @@ START_TEST(remarks_fusion_explain_decisions) {
   EXPECT_STATUS(r, 0, "--remarks=fusion");
   EXPECT_HAS(r.err, "mlp.nn:10:7: remark: mlp.train: fused 'relu' (h) into the epilogue of the matmul kernel of 'matmul'",
              "--remarks=fusion: a fused epilogue");
-  EXPECT_HAS(r.err, "remark: mlp.train: did not fuse 'sum' (d.h.b) with its operand 'where': a reduction ends a kernel",
-             "--remarks=fusion: a reduction");
+  EXPECT_HAS(r.err, "remark: mlp.train: did not fuse 'sum' (d.h.b) with its operand 'where': only an elementwise loop "
+             "ends with a reduction", "--remarks=fusion: a reduction");
   EXPECT_HAS(r.err, "did not fuse 'div' into the loop of 'add': the operand f32[] broadcasts to f32[10]",
              "--remarks=fusion: a broadcast operand");
   tu_run_free(&r);
