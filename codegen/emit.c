@@ -516,12 +516,16 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
   LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
   bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == CG_VIEW) && c->home[n->in[1]->id] >= 0;
-  /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left */
+  /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left; a
+   * small M that 4 divides takes 4-row blocks only (one copy of the tile
+   * code, and its epilogue, instead of two: compile time of unrolled
+   * RNNs, whose batch is the M of every step) */
   int64_t M6 = M / MM_MR * MM_MR, M4 = M - M6 >= 4 ? 4 : 0;
+  if (M < 8 * MM_MR && M % 4 == 0 && M % MM_MR) M6 = 0, M4 = M;
   int64_t Mb = in_memory ? M6 + M4 : 0, Nb = in_memory ? N / (2 * c->vw) * (2 * c->vw) : 0;
   if (Mb > 0 && Nb > 0) {
     if (M6) matmul_blocked(c, n, a0, b0, c0, 0, M6 / MM_MR, MM_MR, Nb, M, K, N, F, ns.idx, br);
-    if (M4) matmul_blocked(c, n, a0, b0, c0, M6, 1, 4, Nb, M, K, N, F, ns.idx, br);
+    if (M4) matmul_blocked(c, n, a0, b0, c0, M6, M4 / 4, 4, Nb, M, K, N, F, ns.idx, br);
     matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, M, K, N);  /* right edge */
     matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, M, K, N);   /* bottom edge */
     if (F && Nb < N) fused_region(c, F, ns.idx, br, cg_i64(c, 0), Mb, cg_i64(c, Nb), N - Nb);

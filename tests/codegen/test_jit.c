@@ -501,6 +501,9 @@ static const FusionCase fusion_cases[] = {
     {"conv_epilogue",  /* the register-blocked conv (stride 1) and the general nest (stride 2) */
      "model m {\n input x: f32[2, 3, 9, 11]\n c = conv(x, 5, 3, pad = 1, act = tanh) * 0.5\n"
      " d = conv(x, 4, 3, stride = 2, act = relu)\n output c, d\n loss mean(c * c) + mean(d)\n}\n", 3},
+    {"four_row_tiles",  /* M 20 < 48, 4 | 20: 4-row tiles only (5 of them) */
+     "model m {\n input x: f32[20, 9]\n input t: f32[20, 33]\n h = sigmoid(dense(x, 33)) - 0.5\n"
+     " output h\n loss mse(h, t)\n}\n", 2},
     {"epilogue_small",  /* smaller than one tile: the edge path only */
      "model m {\n input x: f32[3, 5]\n input t: f32[3, 7]\n z = relu(dense(x, 7)) + x @ ones(f32[5, 7])\n"
      " output z\n loss mse(z, t)\n}\n", 2},
