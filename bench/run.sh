@@ -2,10 +2,21 @@
 # bench/run.sh - nncc against its PyTorch CPU peer on the peers' workloads
 # W1 (mlp_small: 784-128-10, batch 64, Adam), W5 (tiny_sine: 1-32-32-1
 # tanh, batch 256, Adam) and W3 (lenet: 2 conv + 2 dense, batch 64, Adam),
-# one thread, in one sequential run (~3 minutes).
+# one thread, in one sequential run (~3 minutes). The other peer workloads,
+# W2 (mlp_wide: 784-512-512-10, batch 128, SGD momentum), W6 (mlp_wide_bn,
+# mlp_wide_ln: the same with BatchNorm1d / LayerNorm) and W4 (rnn, lstm:
+# T = 32, B = 32, V = 65, H = 128, Adam), run when named in WORKLOADS
+# (~6 minutes more with ROUNDS=2: JIT-compiling the 32 unrolled steps of
+# rnn.nn / lstm.nn takes ~20 s per process); WORKLOADS=all runs all eight.
 #
 #   bash bench/run.sh                  # nncc from build/nncc
 #   NNCC=/path/to/nncc ROUNDS=5 WORKLOADS="mlp_small tiny_sine" bash bench/run.sh
+#   WORKLOADS="mlp_wide mlp_wide_bn mlp_wide_ln rnn lstm" bash bench/run.sh
+#
+# A workload is a file bench/<name>.nn; its PyTorch peer is torch_bench.py's
+# workload of the same name, except rnn.nn and lstm.nn, which are timed
+# against both of the peers' variants (rnn_module = torch.nn.RNN, rnn_loop =
+# the cell in a Python loop; lstm_module, lstm_loop): one row each.
 #
 # Builds nothing: it needs a built nncc (build/nncc or $NNCC). PyTorch comes
 # from Debian's python3-torch for /usr/bin/python3, installed with apt-get
@@ -27,7 +38,8 @@ root=$(dirname "$here")
 NNCC=${NNCC:-$root/build/nncc}
 PEERS=${PEERS:-$root/../shared/peers}
 ROUNDS=${ROUNDS:-3}
-WORKLOADS=${WORKLOADS:-mlp_small tiny_sine lenet}  # bench/<name>.nn = torch_bench.py --workload <name>
+WORKLOADS=${WORKLOADS:-mlp_small tiny_sine lenet}  # bench/<name>.nn against peers_of <name>
+[ "$WORKLOADS" = all ] && WORKLOADS="mlp_small tiny_sine lenet mlp_wide mlp_wide_bn mlp_wide_ln rnn lstm"
 PY=/usr/bin/python3
 
 # one thread everywhere: torch_bench.py re-execs itself with these too
@@ -81,6 +93,15 @@ echo "env: OMP_NUM_THREADS=$OMP_NUM_THREADS OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_T
   "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-(unset)}"
 echo "raw outputs: $raw"
 
+# the peers' workload names (torch_bench.py --workload) that bench/<w>.nn is timed against
+peers_of() {
+  case $1 in
+    rnn)  echo rnn_module rnn_loop ;;
+    lstm) echo lstm_module lstm_loop ;;
+    *)    echo "$1" ;;
+  esac
+}
+
 # one job = one process; its output goes to $raw/<job>.r<round>
 run_job() {  # job round
   local job=$1 r=$2 out="$raw/$1.r$2" w
@@ -95,7 +116,8 @@ read -r -a wl_list <<<"$WORKLOADS"
 jobs=()
 for w in "${wl_list[@]}"; do
   [ -f "$here/$w.nn" ] || { echo "bench/run.sh: no bench/$w.nn for workload '$w'" >&2; exit 2; }
-  jobs+=("nncc_$w" "nncc_${w}_b1" "torch_$w")
+  jobs+=("nncc_$w" "nncc_${w}_b1")
+  for p in $(peers_of "$w"); do jobs+=("torch_$p"); done
 done
 echo "== $ROUNDS rounds of ${#jobs[@]} processes, one at a time"
 for ((r = 0; r < ROUNDS; r++)); do
@@ -114,11 +136,15 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 
 echo "== results (times in microseconds; ratio = PyTorch time / nncc time, > 1: nncc faster)"
-"$PY" - "$raw" "$ROUNDS" "${wl_list[@]}" <<'EOF'
+specs=()
+for w in "${wl_list[@]}"; do specs+=("$w:$(peers_of "$w" | tr ' ' ,)"); done
+"$PY" - "$raw" "$ROUNDS" "${specs[@]}" <<'EOF'
 import json, os, statistics, sys
 
-raw, rounds, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-LABEL = {"mlp_small": "W1", "mlp_wide": "W2", "lenet": "W3", "tiny_sine": "W5"}
+raw, rounds = sys.argv[1], int(sys.argv[2])
+workloads = [(s.split(":")[0], s.split(":")[1].split(",")) for s in sys.argv[3:]]  # (nncc file, [peer workloads])
+LABEL = {"mlp_small": "W1", "mlp_wide": "W2", "lenet": "W3", "rnn": "W4", "lstm": "W4", "tiny_sine": "W5",
+         "mlp_wide_bn": "W6", "mlp_wide_ln": "W6"}
 
 def nncc(job):  # kernel -> list of (best_us, median_us, mflop) per round
     res = {}
@@ -153,28 +179,29 @@ print("| workload | kernel | batch | nncc best | nncc med | nncc spread | nncc G
       "| PyTorch best | PyTorch med | PyTorch spread | PyTorch GFLOPS (med) | ratio med | ratio best |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 notes = []
-for wl in workloads:
-    label = (LABEL.get(wl, "") + " " + wl).strip()
+for wl, peers in workloads:
     n, n1 = nncc("nncc_" + wl), nncc("nncc_%s_b1" % wl)
     batch = n["batch"]
-    t, d = torch("torch_" + wl)
-    for kernel, b, nrows, trows in (("train_step", batch, n["train_step"], t["train_step"]),
-                                    ("forward", batch, n["forward"], t["forward"]),
-                                    ("forward", 1, n1["forward"], t["forward_b1"])):
-        nb, nm, ns, nf = agg(nrows)
-        tb, tm, ts, tf = agg(trows)
-        if abs(nf - tf) > max(1e-5, 1e-4 * tf):  # nncc prints MFLOP with 6 decimals
-            notes.append("%s %s batch %d: FLOP counts differ: nncc %.3f MFLOP, PyTorch %.3f" % (label, kernel, b, nf, tf))
-        print("| %s | %s | %d | %s | %s | %.0f%% | %.2f | %s | %s | %.0f%% | %.2f | %.2f | %.2f |"
-              % (label, kernel, b, us(nb), us(nm), 100 * ns, nf / nm * 1e3, us(tb), us(tm), 100 * ts, tf / tm * 1e3,
-                 tm / nm, tb / nb))
-    notes.append("%s: PyTorch %s, torch.mm 1024^3 in the same process %.0f GFLOPS (best, round 0), OPENBLAS_CORETYPE=%s, "
-                 "MFLOP per train step %.3f" % (label, d["torch"], d["ref_gemm1024_gflops_best"], d["OPENBLAS_CORETYPE"],
-                                                d["flops_train"] / 1e6))
+    for peer in peers:
+        label = (LABEL.get(wl, "") + " " + wl).strip() + ("" if peer == wl else " vs " + peer)
+        t, d = torch("torch_" + peer)
+        for kernel, b, nrows, trows in (("train_step", batch, n["train_step"], t["train_step"]),
+                                        ("forward", batch, n["forward"], t["forward"]),
+                                        ("forward", 1, n1["forward"], t["forward_b1"])):
+            nb, nm, ns, nf = agg(nrows)
+            tb, tm, ts, tf = agg(trows)
+            if abs(nf - tf) > max(1e-5, 1e-4 * tf):  # nncc prints MFLOP with 6 decimals
+                notes.append("%s %s batch %d: FLOP counts differ: nncc %.3f MFLOP, PyTorch %.3f" % (label, kernel, b, nf, tf))
+            print("| %s | %s | %d | %s | %s | %.0f%% | %.2f | %s | %s | %.0f%% | %.2f | %.2f | %.2f |"
+                  % (label, kernel, b, us(nb), us(nm), 100 * ns, nf / nm * 1e3, us(tb), us(tm), 100 * ts, tf / tm * 1e3,
+                     tm / nm, tb / nb))
+        notes.append("%s: PyTorch %s, torch.mm 1024^3 in the same process %.0f GFLOPS (best, round 0), OPENBLAS_CORETYPE=%s, "
+                     "MFLOP per train step %.3f" % (label, d["torch"], d["ref_gemm1024_gflops_best"], d["OPENBLAS_CORETYPE"],
+                                                    d["flops_train"] / 1e6))
 print()
 for s in notes:
     print("note: " + s)
-for wl in workloads:
+for wl, _ in workloads:
     for line in open(os.path.join(raw, "nncc_%s.r0" % wl)):
         if line.startswith("note:"):
             print("nncc %s %s" % (wl, line.strip()))
