@@ -630,10 +630,59 @@ static LLVMValueRef reduce_loop(Cg *c, const Node *x, const Split *s, LLVMValueR
 
 static LLVMValueRef exp_minus(Cg *c, LLVMValueRef v, LLVMValueRef m) { return emit_exp(c, cg_fsub(c, v, m)); }
 
+/* A reduction that keeps x's last dimension (a bias gradient, batch
+ * norm's statistics: sum over axis 0) folds whole rows into the output:
+ * reduced dims outside, kept dims inside, so the inner loop runs along
+ * contiguous memory and vectorizes; folding one column at a time would
+ * walk x with a stride, one dependent add per element (60x slower on a
+ * [128, 512] sum over axis 0). Per element the fold order is the same. */
+static void emit_reduce_rows(Cg *c, const Node *n, const Fused *F, const Split *s, RedKind kind) {
+  const Node *x = n->in[0];
+  int64_t kept = 1, kstr_out[IR_MAX_RANK] = {0};
+  for (int d = 0; d < s->nk; d++) kept *= s->kept[d];
+  Type kt = type_make(DT_F32, s->nk, s->kept);
+  row_major(&kt, kstr_out);
+  CgLoop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, kept);
+  cg_store(c, n, i, cg_f32(c, kind == RED_SUM ? 0 : kind == RED_MAX ? -INFINITY : INFINITY));
+  cg_loop_end(c, &l);
+  Nest rn, kn;
+  nest_begin(c, &rn, s->red, s->nr);
+  nest_begin(c, &kn, s->kept, s->nk);
+  LLVMValueRef v;
+  if (F) {
+    LLVMValueRef idx[IR_MAX_RANK];
+    for (int d = 0; d < s->nk; d++) idx[s->kdim[d]] = kn.idx[d];
+    for (int d = 0; d < s->nr; d++) idx[s->rdim[d]] = rn.idx[d];
+    v = fused_body(c, F, idx, NULL);
+  } else {
+    v = cg_load(c, x, cg_iadd(c, linear(c, rn.idx, s->rstr, s->nr, 0), linear(c, kn.idx, s->kstr, s->nk, 0)));
+  }
+  if (x->type.dtype != DT_F32) v = to_f32(c, v, x->type.dtype);
+  LLVMValueRef at = linear(c, kn.idx, kstr_out, s->nk, 0), a = cg_load(c, n, at);
+  LLVMValueRef r = kind == RED_SUM ? cg_fadd(c, a, v)
+                   : sel(c, fcmp(c, LLVMRealUNO, a, v), cg_fadd(c, a, v),
+                         kind == RED_MAX ? sel(c, fcmp(c, LLVMRealOGT, v, a), v, a)
+                                         : sel(c, fcmp(c, LLVMRealOLT, v, a), v, a));
+  cg_store(c, n, at, r);
+  nest_end(c, &kn);
+  nest_end(c, &rn);
+  if (n->op == OP_MEAN) {
+    i = cg_loop_begin(c, &l, kept);
+    cg_store(c, n, i, cg_fmul(c, cg_load(c, n, i), cg_f32(c, 1.0 / (double)s->count)));
+    cg_loop_end(c, &l);
+  }
+}
+
 static void emit_reduce(Cg *c, const Node *n, const Fused *F) {
   const Node *x = n->in[0];
   Split s;
   split_axes(&x->type, n->attr[0].list, n->attr[0].n, &s);
+  if (n->op != OP_LOGSUMEXP && n->type.dtype == DT_F32 && s.nk > 0 && s.nr > 0 &&
+      s.kdim[s.nk - 1] == x->type.rank - 1 && c->home[n->id] >= 0) {
+    emit_reduce_rows(c, n, F, &s, n->op == OP_MAX ? RED_MAX : n->op == OP_MIN ? RED_MIN : RED_SUM);
+    return;
+  }
   Nest kn;
   nest_begin(c, &kn, s.kept, s.nk);
   LLVMValueRef base = linear(c, kn.idx, s.kstr, s.nk, 0);
