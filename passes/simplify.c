@@ -3,7 +3,8 @@
  *   fold     constant folding: an elementwise op, a reduction or a data
  *            movement of constants becomes one constant
  *   algebra  algebraic identities (x*1, neg(neg(x)), transpose of a
- *            transpose, pow(x, 2) -> square(x), ...), to a fixed point
+ *            transpose, pow(x, 2) -> square(x), sums of adjacent
+ *            unslices -> concat, ...), to a fixed point
  *   cse      common subexpression elimination: equal ops on equal
  *            operands become one node
  *
@@ -363,6 +364,32 @@ static Node *remake(Sweep *S, Node *n, Node *x) {
   return fresh(S, n->op, &x, 1, n, n->attr);
 }
 
+/* add(unslice(a), unslice(b)) whose regions touch along one axis and
+ * agree on every other: one unslice of concat([a, b]). The backward of a
+ * split (an LSTM's four gates) is a sum of such unslices - each a zero
+ * fill and a copy of the whole gradient - and becomes one concat. */
+static Node *merge_unslices(Sweep *S, Node *n, Node *u, Node *v) {
+  if (u->op != OP_UNSLICE || v->op != OP_UNSLICE || !same_type(u, n) || !same_type(v, n)) return NULL;
+  const Type *ta = &u->in[0]->type, *tb = &v->in[0]->type;
+  int rank = ta->rank, axis = -1;
+  for (int d = 0; d < rank; d++) {
+    if (u->attr[1].list[d] != 1 || v->attr[1].list[d] != 1) return NULL;
+    int64_t ub = u->attr[0].list[d], vb = v->attr[0].list[d];
+    if (ub == vb && ta->dim[d] == tb->dim[d]) continue;
+    if (axis >= 0) return NULL;
+    axis = d;
+  }
+  if (axis < 0) return NULL;
+  Node *lo = u, *hi = v;
+  if (v->attr[0].list[axis] < u->attr[0].list[axis]) lo = v, hi = u;
+  if (lo->attr[0].list[axis] + lo->in[0]->type.dim[axis] != hi->attr[0].list[axis]) return NULL;
+  Node *parts[2] = {lo->in[0], hi->in[0]};
+  Attr ax = {.i = axis};
+  Node *cat = fresh(S, OP_CONCAT, parts, 2, n, &ax);
+  if (!cat) return NULL;
+  return fresh(S, OP_UNSLICE, &cat, 1, n, lo->attr);
+}
+
 static Node *algebra_rule(Sweep *S, Node *n, void *ctx) {
   (void)ctx;
   Node *a = n->n_in > 0 ? n->in[0] : NULL, *b = n->n_in > 1 ? n->in[1] : NULL;
@@ -374,15 +401,45 @@ static Node *algebra_rule(Sweep *S, Node *n, void *ctx) {
     if (is_val(b, -1) && same_type(a, n)) return fresh1(S, OP_NEG, a, n);
     if (is_val(a, -1) && same_type(b, n)) return fresh1(S, OP_NEG, b, n);
     return NULL;
-  case OP_ADD:
+  case OP_ADD: {
     if (is_val(b, 0) && same_type(a, n)) return a;
     if (is_val(a, 0) && same_type(b, n)) return b;
+    Node *merged = merge_unslices(S, n, a, b);
+    if (merged) return merged;
     if (b->op == OP_NEG || a->op == OP_NEG) {
       ins[0] = b->op == OP_NEG ? a : b;
       ins[1] = b->op == OP_NEG ? b->in[0] : a->in[0];
       return fresh(S, OP_SUB, ins, 2, n, NULL);
     }
     return NULL;
+  }
+  case OP_UNSLICE: {  /* an unslice that covers its whole shape is its operand */
+    bool whole = same_type(a, n);
+    for (int d = 0; d < n->type.rank && whole; d++) whole = n->attr[0].list[d] == 0 && n->attr[1].list[d] == 1;
+    return whole ? a : NULL;
+  }
+  case OP_CONCAT: {  /* concat of a concat along the same axis: one concat */
+    int count = 0, flat = -1;
+    for (int k = 0; k < n->n_in; k++) {
+      Node *x = n->in[k];
+      bool inner = x->op == OP_CONCAT && x->attr[0].i == n->attr[0].i;
+      count += inner ? x->n_in : 1;
+      if (inner && flat < 0) flat = k;
+    }
+    if (flat < 0 || count > 4096) return NULL;
+    Node **parts = malloc(sizeof(Node *) * (size_t)count);
+    int at = 0;
+    for (int k = 0; k < n->n_in; k++) {
+      Node *x = n->in[k];
+      if (x->op == OP_CONCAT && x->attr[0].i == n->attr[0].i)
+        for (int j = 0; j < x->n_in; j++) parts[at++] = x->in[j];
+      else
+        parts[at++] = x;
+    }
+    Node *r = fresh(S, OP_CONCAT, parts, count, n, n->attr);
+    free(parts);
+    return r;
+  }
   case OP_SUB:
     if (is_val(b, 0) && same_type(a, n)) return a;
     if (is_val(a, 0) && same_type(b, n)) return fresh1(S, OP_NEG, b, n);

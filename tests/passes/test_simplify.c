@@ -293,6 +293,46 @@ START_TEST(algebra_negation_rules) {
 }
 END_TEST
 
+/* The backward of a split: adjacent unslices summed become one concat
+ * (then the whole-shape unslice goes); a gap or an overlap keeps them.
+ * Values are checked with the reference evaluator. */
+START_TEST(algebra_unslices_become_concat) {
+  Graph *g = read_ir("  %a = input : f32[2,3]\n  %b = input : f32[2,3]\n  %c = input : f32[2,2]\n"
+                     "  %ua = unslice %a begin=[0,0] step=[1,1] shape=[2,8] : f32[2,8]\n"
+                     "  %ub = unslice %b begin=[0,3] step=[1,1] shape=[2,8] : f32[2,8]\n"
+                     "  %uc = unslice %c begin=[0,6] step=[1,1] shape=[2,8] : f32[2,8]\n"
+                     "  %s = add %ua, %ub : f32[2,8]\n  %y = add %s, %uc : f32[2,8]\n"
+                     "  %gap = add %ua, %uc : f32[2,8]\n"
+                     "  output y=%y, gap=%gap\n");
+  Interp *before = interp_new(g, false);
+  for (int k = 0; k < 3; k++) {
+    Node *v = g->nodes[k];
+    double *x = interp_var(before, v);
+    for (int64_t i = 0; i < type_numel(&v->type); i++) x[i] = 10 * k + (double)i + 1;
+  }
+  char err[128];
+  ck_assert_int_eq(interp_run(before, 0, err, sizeof err), 0);
+  double want[16];
+  memcpy(want, interp_value(before, output(g, "y")), sizeof want);
+  interp_free(before);
+  run(pass_algebra, g);
+  Node *y = output(g, "y"), *gap = output(g, "gap");
+  ck_assert_int_eq(y->op, OP_CONCAT);  /* the whole [2,8]: no unslice left */
+  ck_assert_int_eq(y->n_in, 3);
+  ck_assert_int_eq(gap->op, OP_ADD);   /* columns 3..5 are zeros: not a concat */
+  Interp *after = interp_new(g, false);
+  for (int k = 0; k < 3; k++) {
+    Node *v = g->nodes[k];
+    double *x = interp_var(after, v);
+    for (int64_t i = 0; i < type_numel(&v->type); i++) x[i] = 10 * k + (double)i + 1;
+  }
+  ck_assert_int_eq(interp_run(after, 0, err, sizeof err), 0);
+  const double *got = interp_value(after, y);
+  for (int i = 0; i < 16; i++) ck_assert_msg(got[i] == want[i], "element %d: %g, want %g", i, got[i], want[i]);
+  interp_free(after);
+}
+END_TEST
+
 START_TEST(algebra_transposes) {
   Graph *g = compile("model m {\n input x: f32[2, 3, 4]\n a = transpose(transpose(x))\n"
                      " b = transpose(transpose(x, [1, 2, 0]), [1, 0, 2])\n"
@@ -666,6 +706,7 @@ int main(void) {
   tcase_add_test(tc, algebra_keeps_broadcasting_identities);
   tcase_add_test(tc, algebra_negation_rules);
   tcase_add_test(tc, algebra_transposes);
+  tcase_add_test(tc, algebra_unslices_become_concat);
   tcase_add_test(tc, algebra_reshapes_and_broadcasts);
   tcase_add_test(tc, algebra_pow_where_cast_reduce);
   tcase_add_test(tc, algebra_where_broadcast_condition_stays);
