@@ -324,15 +324,30 @@ CgModel *cg_layout(Module *m, const char *name, Arena *a) {
 
 /* --emit=memory: the slab of every model, table first, then the planned
  * scratch of each graph with every intermediate's block. */
-static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int64_t planned, int64_t naive) {
+static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int64_t planned, int64_t naive,
+                             int64_t table_bytes) {
   fprintf(out, "\n%s graph %s: scratch %lld bytes (one block per value would take %lld)\n",
           g->training ? "training" : "evaluation", g->name, (long long)planned, (long long)naive);
+  /* what never takes a block: fused values, transposes read through,
+   * new states written in place */
+  int64_t regs = 0, regs_bytes = 0, views = 0, in_place = 0, in_place_bytes = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const Node *n = g->nodes[i];
+    if (home[i] == CG_IN_REGISTERS) regs++, regs_bytes += byte_size(&n->type);
+    if (home[i] == CG_VIEW) views++;
+    if (home[i] >= 0 && home[i] < table_bytes && n->op != OP_VAR && !n->roles)
+      in_place++, in_place_bytes += byte_size(&n->type);
+  }
+  fprintf(out, "  not stored: %lld values kept in registers by fused kernels (%lld bytes), %lld transposes read "
+               "through; written in place into their state: %lld values (%lld bytes)\n",
+          (long long)regs, (long long)regs_bytes, (long long)views, (long long)in_place, (long long)in_place_bytes);
   for (int i = 0; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
     if (home[i] < 0 || n->op == OP_VAR) continue;
     char ts[TYPE_STR_MAX];
-    fprintf(out, "  %10lld  %10lld  %%%d %s %s%s%s\n", (long long)home[i], (long long)byte_size(&n->type), i,
-            op_info(n->op)->name, type_str(&n->type, ts, sizeof ts), n->name ? "  " : "", n->name ? n->name : "");
+    fprintf(out, "  %10lld  %10lld  %%%d %s %s%s%s%s\n", (long long)home[i], (long long)byte_size(&n->type), i,
+            op_info(n->op)->name, type_str(&n->type, ts, sizeof ts), n->name ? "  " : "", n->name ? n->name : "",
+            home[i] < table_bytes && !n->roles ? "  (in place)" : "");
   }
 }
 
@@ -356,8 +371,9 @@ bool cg_print_memory(FILE *out, Module *m) {
         fprintf(out, "  %10lld  %10lld  d loss / d %s\n", (long long)ct->grad_offset, (long long)byte_size(&ct->type),
                 ct->name);
     }
-    print_graph_plan(out, cm->eval, cm->home_eval, cm->scratch_eval, cm->naive_eval);
-    if (cm->train) print_graph_plan(out, cm->train, cm->home_train, cm->scratch_train, cm->naive_train);
+    print_graph_plan(out, cm->eval, cm->home_eval, cm->scratch_eval, cm->naive_eval, cm->table_bytes);
+    if (cm->train)
+      print_graph_plan(out, cm->train, cm->home_train, cm->scratch_train, cm->naive_train, cm->table_bytes);
     fputc('\n', out);
   }
   arena_free(&a);

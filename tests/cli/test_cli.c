@@ -1098,6 +1098,9 @@ START_TEST(emit_grad_prints_training_graphs) {
   EXPECT_HAS(r.out, "# memory plan of model mlp: one slab of", "--emit=memory");
   EXPECT_HAS(r.out, "training graph mlp.train: scratch", "--emit=memory");
   EXPECT_HAS(r.out, "d loss / d h.w", "--emit=memory");
+  EXPECT_HAS(r.out, "  not stored: 52 values kept in registers by fused kernels", "--emit=memory: fusion");
+  EXPECT_HAS(r.out, "2 transposes read through; written in place into their state: 13 values", "--emit=memory");
+  EXPECT_HAS(r.out, "f32[784,128]  (in place)", "--emit=memory: the weight's update");
   tu_run_free(&r);
 }
 END_TEST
