@@ -3,12 +3,15 @@
  *
  * The codegen <-> runtime interface (documented once, here):
  *   - a model is one slab of memory; every tensor of the ABI table and
- *     every intermediate value lives at a fixed 64-byte aligned offset;
+ *     every stored intermediate value lives at a fixed 64-byte aligned
+ *     offset (values a fused kernel keeps in registers have none);
  *   - four kernels `void k(ptr slab)` (forward, evaluate, backward,
- *     train_step) run a subset of a graph's nodes, each node as a loop nest
- *     over static shapes, and never allocate;
+ *     train_step) run a subset of a graph's nodes, each node or fused
+ *     kernel as a loop nest over static shapes, and never allocate;
  *   - state writes (assign/update) and copies into ABI slots happen at the
- *     end of a kernel, so every read saw the old values;
+ *     end of a kernel, so every read saw the old values - except a new
+ *     state value that layout.c lets its loop write in place, which is
+ *     only done where no later read can tell;
  *   - the generic ABI entries (create, data, grad, checks, save/load) are
  *     runtime/model.c, driven by an rt_model_desc built from CgModel. */
 #ifndef NNCC_CODEGEN_CG_H

@@ -7,7 +7,9 @@
  * of the evaluation and the training graph (the two never run at once,
  * so their scratch overlaps). Every block is 64-byte aligned.
  *
- * Intermediates share scratch by lifetime (plan_graph). */
+ * Intermediates share scratch by lifetime (plan_graph); values a fused
+ * kernel keeps in registers, transposes its matmuls read through, and
+ * new states written in place take no block. */
 #include "codegen/cg.h"
 #include "passes/passes.h"
 
