@@ -1008,6 +1008,11 @@ static bool in_kernel(const Fused *F, const Node *x) { return x->id >= F->first 
 
 static bool is_row_loss(const Node *n) { return n->op == OP_CROSS_ENTROPY || n->op == OP_NLL; }
 
+/* A member not computed per element of the loop: a softmax kernel's row
+ * loss (emit_axis_op's, per row) or a reduce kernel's reduction (the
+ * reduce loop's). */
+static bool not_per_element(const Node *n) { return is_row_loss(n) || ir_kernel_reduction(n); }
+
 static const Node *fused_row_loss(const Fused *F) {
   for (int i = F->from; i < F->end; i++)
     if (is_row_loss(F->g->nodes[i])) return F->g->nodes[i];
@@ -1018,7 +1023,7 @@ static void fused_hoist(Cg *c, Fused *F) {
   int r = F->loop->rank;
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
-    if (m->op == OP_ONE_HOT || is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;
+    if (m->op == OP_ONE_HOT || not_per_element(m)) continue;
     for (int j = 0; j < m->n_in; j++) {
       const Node *x = m->in[j];
       int64_t str[IR_MAX_RANK] = {0};
@@ -1048,7 +1053,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
-    if (is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;  /* per row / the reduce loop's */
+    if (not_per_element(m)) continue;
     if (m->op == OP_ONE_HOT) {  /* the label at the leading indices */
       int64_t lstr[IR_MAX_RANK] = {0};
       row_major(&m->in[0]->type, lstr);
@@ -1067,7 +1072,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
     LLVMValueRef *a = &args[(i - F->first) * FUSED_SLOTS];
-    if (is_row_loss(m) || op_info(m->op)->flags & OPF_REDUCE) continue;
+    if (not_per_element(m)) continue;
     if (m->op == OP_ONE_HOT) {
       LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSExt(c->b, a[0], c->i64, ""), idx[r - 1], "");
       vals[i - F->first] = sel(c, hit, cg_f32(c, 1), cg_f32(c, 0));
@@ -1079,7 +1084,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   }
   for (int i = F->from; i < F->end; i++) {
     const Node *m = F->g->nodes[i];
-    if (c->home[i] >= 0 && !is_row_loss(m) && !(op_info(m->op)->flags & OPF_REDUCE)) cg_store(c, m, at, vals[i - F->first]);
+    if (c->home[i] >= 0 && !not_per_element(m)) cg_store(c, m, at, vals[i - F->first]);
   }
   const Node *last = F->g->nodes[F->end - 1];
   LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;

@@ -100,9 +100,7 @@ static const Node **in_place_writes(const Graph *g, const bool *stored) {
     if (writer[i] < 0 || v->roles || users[i] != 1 || !ir_kernel_elementwise(v) || (v->kernel && !stored[i]))
       continue;
     const Node *state = g->nodes[writer[i]];
-    if (v->type.rank != state->type.rank ||
-        memcmp(v->type.dim, state->type.dim, sizeof(int64_t) * (size_t)v->type.rank) ||
-        last_read[state->id] >= end[i])
+    if (!type_same_shape(&v->type, &state->type) || last_read[state->id] >= end[i])
       continue;
     /* every reader in the loop reads at the written index: not an anchor */
     int first = i;

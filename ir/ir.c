@@ -30,12 +30,14 @@ Type type_make(DType dt, int rank, const int64_t *dims) {
 
 Type type_scalar(DType dt) { return type_make(dt, 0, NULL); }
 
-bool type_eq(const Type *a, const Type *b) {
-  if (a->dtype != b->dtype || a->rank != b->rank) return false;
+bool type_same_shape(const Type *a, const Type *b) {
+  if (a->rank != b->rank) return false;
   for (int i = 0; i < a->rank; i++)
     if (a->dim[i] != b->dim[i]) return false;
   return true;
 }
+
+bool type_eq(const Type *a, const Type *b) { return a->dtype == b->dtype && type_same_shape(a, b); }
 
 int64_t type_numel(const Type *t) {
   int64_t n = 1;

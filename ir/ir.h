@@ -106,6 +106,8 @@ const char *dtype_name(DType t);           /* "f32", "i32", "bool", "?" */
 Type type_make(DType dt, int rank, const int64_t *dims);
 Type type_scalar(DType dt);
 bool type_eq(const Type *a, const Type *b);
+/* The same shape, whatever the dtypes (a fused kernel's loop). */
+bool type_same_shape(const Type *a, const Type *b);
 int64_t type_numel(const Type *t);
 /* "f32[64,128]" into buf (always NUL-terminated); returns buf. */
 char *type_str(const Type *t, char *buf, size_t size);

@@ -147,13 +147,6 @@ static bool check_type(Verifier *V, int i, const Node *n) {
   return ok;
 }
 
-static bool same_dims(const Type *a, const Type *b) {
-  if (a->rank != b->rank) return false;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dim[d] != b->dim[d]) return false;
-  return true;
-}
-
 /* Fused kernels (ir.h, fusion rules): numbered 1.. in order of first
  * node, each contiguous, an optional anchor first, then elementwise nodes
  * of the loop's shape whose operands from the kernel have that shape, or a
@@ -193,11 +186,11 @@ static void check_kernels(Verifier *V) {
       problem(V, i, n, "'%s' is not elementwise and cannot be in kernel k%d", op_info(n->op)->name, k);
       continue;
     }
-    if (!same_dims(&n->type, &first->type))
+    if (!type_same_shape(&n->type, &first->type))
       problem(V, i, n, "shape %s differs from kernel k%d's loop %s", safe_type_str(&n->type, a, sizeof a), k,
               safe_type_str(&first->type, b, sizeof b));
     for (int j = 0; j < n->n_in; j++)
-      if (n->in[j] && n->in[j]->kernel == k && !same_dims(&n->in[j]->type, &first->type))
+      if (n->in[j] && n->in[j]->kernel == k && !type_same_shape(&n->in[j]->type, &first->type))
         problem(V, i, n, "operand %%%d from kernel k%d has shape %s, not the loop's %s", n->in[j]->id, k,
                 safe_type_str(&n->in[j]->type, a, sizeof a), safe_type_str(&first->type, b, sizeof b));
   }

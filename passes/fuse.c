@@ -86,13 +86,6 @@ static void *grow(void *p, int *cap, int need, size_t elem) {
   return p;
 }
 
-static bool same_dims(const Type *a, const Type *b) {
-  if (a->rank != b->rank) return false;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dim[d] != b->dim[d]) return false;
-  return true;
-}
-
 /* "relu (h)" or "add" */
 static const char *label(const Node *n, char *buf, size_t size) {
   if (n->name && n->op != OP_VAR) snprintf(buf, size, "'%s' (%s)", op_info(n->op)->name, n->name);
@@ -218,7 +211,7 @@ static const char *why_not(Fuser *F, const Node *n, const Node *p, int k, char *
       snprintf(buf, size, "it uses the reduction that ends the kernel");
       return buf;
     }
-  if (!same_dims(&p->type, &n->type) || !same_dims(&c->head->type, &n->type)) {
+  if (!type_same_shape(&p->type, &n->type) || !type_same_shape(&c->head->type, &n->type)) {
     snprintf(buf, size, "the operand %s broadcasts to %s", type_str(&p->type, a, sizeof a),
              type_str(&n->type, b, sizeof b));
     return buf;
@@ -276,7 +269,7 @@ static void merge_operands(Fuser *F, const Node *n, int k) {
     int k2 = F->cl[q->id];
     if (k2 < 0 || k2 == k || F->cls[k2].kind != KERNEL_LOOP) continue;
     const Cluster *c = &F->cls[k], *c2 = &F->cls[k2];
-    if (!same_dims(&q->type, &c->head->type) || F->entries[q->id] != F->entries[c->head->id] ||
+    if (!type_same_shape(&q->type, &c->head->type) || F->entries[q->id] != F->entries[c->head->id] ||
         c->count + c2->count > KERNEL_MAX_NODES || reaches(F, k2, k) || reaches(F, k, k2))
       continue;
     bool feeds_anchor = false;  /* an anchor reads its operands from memory */
@@ -392,7 +385,7 @@ static void pull_producers(Fuser *F) {
     if (own < 0 || F->cls[own].count != 1 || F->cls[own].kind != KERNEL_LOOP || k < 0 || k == own || p->roles)
       continue;
     const Cluster *c = &F->cls[k];
-    if (!same_dims(&p->type, &c->head->type) || F->entries[i] != F->entries[c->head->id]) continue;
+    if (!type_same_shape(&p->type, &c->head->type) || F->entries[i] != F->entries[c->head->id]) continue;
     bool ok = true;
     for (int j = 0; j < c->head->n_in && anchored(c->kind); j++)
       ok &= c->head->in[j] != p;  /* an anchor reads its operands from memory */
