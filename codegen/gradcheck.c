@@ -13,7 +13,11 @@
  * gradient (grad of grad) against differences of gradients.
  * --jit checks the compiled model instead: the gradients its backward
  * entry point computes in float32, after every pass and LLVM, against
- * the same float64 differences (check_jit). */
+ * the same float64 differences (check_jit).
+ * Every difference holds each stop_gradient output at its value at the
+ * base point (hold_stop_gradients): autodiff treats it as a constant, so
+ * differences that saw through it would compare unlike things, and every
+ * model using it would fail with the blame on an innocent consumer. */
 #include "codegen/codegen.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
@@ -28,6 +32,7 @@ typedef struct Check {
   Graph *g;
   Interp *in;
   Node *loss;
+  int n_eval;         /* g's nodes when `in` was made: those it evaluates */
   const GradcheckOptions *o;
   char err[256];
 } Check;
@@ -36,6 +41,20 @@ typedef struct Check {
 static double loss_now(Check *c) {
   if (interp_run(c->in, 0, c->err, sizeof c->err)) return NAN;
   return interp_value(c->in, c->loss)[0];
+}
+
+/* Evaluates the current point and makes later runs of `in` read each
+ * stop_gradient node's value there instead of recomputing it, so that a
+ * perturbed param or intermediate does not move it (see the header
+ * comment). n_nodes: g's nodes when `in` was made. Called again whenever
+ * the base point changes. 0, or nonzero with a message in err. */
+static int hold_stop_gradients(const Graph *g, int n_nodes, Interp *in, char *err, size_t err_size) {
+  for (int i = 0; i < n_nodes; i++)
+    if (g->nodes[i]->op == OP_STOP_GRADIENT) interp_override(in, g->nodes[i], NULL);
+  if (interp_run(in, 0, err, err_size)) return 1;
+  for (int i = 0; i < n_nodes; i++)
+    if (g->nodes[i]->op == OP_STOP_GRADIENT) interp_override(in, g->nodes[i], interp_value(in, g->nodes[i]));
+  return 0;
 }
 
 /* Random inputs: f32 ~ N(0, 1), i32 uniform over the valid labels. */
@@ -97,7 +116,8 @@ static bool check_adjoint(Check *c, Node *v, Node *adj, double *fd_out, double *
   for (int64_t k = 0; k < n; k++) val[k] = b0[k] - eps * u[k];
   interp_override(c->in, v, val);
   double lm = loss_now(c);
-  interp_override(c->in, v, NULL);
+  /* a stop_gradient node goes back to being held at the base point */
+  interp_override(c->in, v, v->op == OP_STOP_GRADIENT ? b0 : NULL);
   double fd = (lp - lm) / (2 * eps), ae, re;
   free(u);
   free(val);
@@ -143,6 +163,9 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   for (int p = 0; p < n_params; p++) {
     dirs[p] = ir_var(g, arena_printf(g->arena, "hvp:%s", params[p]->name), ROLE_INPUT, params[p]->type,
                      params[p]->loc);
+    /* no gradient (the loss sees p only through stop_gradient): its
+     * terms of <grad, v> and of H v are zero, and so are the differences */
+    if (!grads[p]) continue;
     Node *ins[2] = {grads[p], dirs[p]};
     Node *prod = ir_node_new(g, OP_MUL, ins, 2, params[p]->loc);
     NNCC_ASSERT(ir_infer(prod, NULL));
@@ -159,6 +182,10 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
       s = sum;
     }
   }
+  if (!s) {
+    free(dirs);
+    return true;
+  }
   Node **hv = ad_backward(g, s, params, n_params);
   /* the evaluator must see the new nodes: make a new one */
   Interp *in = interp_new(g, false);
@@ -174,7 +201,7 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   }
   bool ok = true;
   double worst_abs = 0, worst_rel = 0, eps = c->o->eps;
-  if (interp_run(in, 0, c->err, sizeof c->err)) ok = false;
+  if (hold_stop_gradients(g, g->n_nodes, in, c->err, sizeof c->err)) ok = false;
   /* analytic H v, copied before the perturbed runs overwrite values */
   double **an = calloc((size_t)n_params, sizeof(double *));
   for (int p = 0; p < n_params && ok; p++) {
@@ -200,6 +227,7 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
       break;
     }
     for (int p = 0; p < n_params; p++) {
+      if (!grads[p]) continue;
       const double *gr = interp_value(in, grads[p]);
       int64_t n = type_numel(&params[p]->type);
       if (sign == 1) memcpy(plus[p], gr, sizeof(double) * (size_t)n);
@@ -322,6 +350,11 @@ static int check_jit(Check *c, Node **adj, int n_forward) {
     fprintf(o->out, "error: %s\n", loss_t < 0 ? "the compiled model has no loss" : c->err);
     goto out;
   }
+  /* the point moved to f32 values: hold stop_gradient at the new one */
+  if (hold_stop_gradients(c->g, c->n_eval, c->in, c->err, sizeof c->err)) {
+    fprintf(o->out, "error: %s\n", c->err);
+    goto out;
+  }
   if (api->backward(m)) {
     fprintf(o->out, "error: the compiled backward failed: %s\n", api->last_error(m));
     goto out;
@@ -388,6 +421,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
   for (int p = 0; p < n_params; p++) grads[p] = adj[params[p]->id];
 
   c.in = interp_new(g, false);
+  c.n_eval = g->n_nodes;
   interp_init(c.in, o->seed);
   random_inputs(&c);
   /* params drawn at their initializers, then jittered: a zero-initialized
@@ -398,7 +432,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
       x[k] += 0.1 * rt_rand_normal(o->seed, rt_stream_of(params[p]->name) + 7, (uint64_t)k);
   }
   int rc = 0;
-  if (interp_run(c.in, 0, c.err, sizeof c.err)) {
+  if (hold_stop_gradients(g, c.n_eval, c.in, c.err, sizeof c.err)) {
     fprintf(o->out, "error: %s\n", c.err);
     rc = 2;
     goto out;

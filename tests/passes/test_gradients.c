@@ -232,6 +232,29 @@ START_TEST(stop_gradient_cuts) {
 }
 END_TEST
 
+/* Finite differences must hold stop_gradient's output at its value at the
+ * base point, as autodiff treats it: a constant. Otherwise they see
+ * through it and every model that uses it fails, the blame on an
+ * innocent mul (issue 8 item 4). A wrong rule elsewhere is still found. */
+static const char *const stop_gradient_src =
+    "model m {\n input x: f32[4, 3]\n input y: f32[4, 2]\n h = dense(x, 5, tanh)\n"
+    " pred = dense(h, 2)\n target = stop_gradient(dense(h, 2))\n"
+    " loss mse(pred * stop_gradient(pred), y) + mse(pred, target) + mean(stop_gradient(h) * h)\n}\n";
+
+START_TEST(stop_gradient_held_in_differences) {
+  char *report = NULL;
+  int rc = gradcheck_src(stop_gradient_src, 1e-6, 1e-5, true, &report);
+  ck_assert_msg(rc == 0, "gradcheck of a model with stop_gradient failed:\n%s", report);
+  ck_assert_msg(strstr(report, "hessian-vector product") && !strstr(report, "FAIL"), "%s", report);
+  free(report);
+  ad_test_broken_op = OP_TANH;
+  rc = gradcheck_src(stop_gradient_src, 1e-6, 1e-5, false, &report);
+  ck_assert_msg(rc == 1, "gradcheck passed with a broken tanh rule:\n%s", report);
+  ck_assert_msg(strstr(report, "made by the gradient rule of 'tanh' at test.nn:4:"), "%s", report);
+  free(report);
+}
+END_TEST
+
 /* ------------------------------------------------ a wrong rule is found */
 
 START_TEST(wrong_rule_is_located) {
@@ -323,6 +346,7 @@ int main(void) {
   tcase_add_loop_test(ops, loss_gradient, 0, (int)(sizeof loss_cases / sizeof loss_cases[0]));
   tcase_add_test(ops, random_broadcast_shapes);
   tcase_add_test(ops, stop_gradient_cuts);
+  tcase_add_test(ops, stop_gradient_held_in_differences);
   suite_add_tcase(s, ops);
   TCase *whole = tcase_create("models");
   tcase_add_checked_fixture(whole, NULL, teardown);
