@@ -144,11 +144,13 @@ static bool bind_args(Elab *E, const Builtin *b, const Sig *sig, Value *args, co
         const char *cands[MAX_SIG];
         for (int j = 0; j < sig->n; j++) cands[j] = sig->name[j];
         const char *close = diag_closest(kw[i], cands, sig->n);
+        const char *takes = param_list(E->a, cands, sig->n);
         if (close)
-          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'; did you mean '%s'?",
-                     b->name, kw[i], close);
+          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'; did you mean '%s'? (it takes %s)",
+                     b->name, kw[i], close, takes);
         else
-          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'", b->name, kw[i]);
+          elab_error(E, args[i].loc, "'%s' has no parameter named '%s' (it takes %s)", b->name,
+                     kw[i], takes);
         return false;
       }
     } else {
@@ -182,7 +184,7 @@ static bool bind_args(Elab *E, const Builtin *b, const Sig *sig, Value *args, co
     switch (sig->kind[j]) {
     case 't':
       if (v->kind != V_TENSOR && v->kind != V_NUM && v->kind != V_BOOL) {
-        elab_error(E, v->loc, "%s must be a tensor, got %s", what, value_kind_name(v));
+        elab_error(E, v->loc, "%s must be a tensor, got %s", what, value_desc(E, v));
         return false;
       }
       break;
@@ -198,26 +200,26 @@ static bool bind_args(Elab *E, const Builtin *b, const Sig *sig, Value *args, co
     }
     case 'b':
       if (v->kind != V_BOOL) {
-        elab_error(E, v->loc, "%s must be true or false, got %s", what, value_kind_name(v));
+        elab_error(E, v->loc, "%s must be true or false, got %s", what, value_desc(E, v));
         return false;
       }
       break;
     case 'y':
       if (v->kind != V_TYPE) {
-        elab_error(E, v->loc, "%s must be a type such as f32[4, 8], got %s", what, value_kind_name(v));
+        elab_error(E, v->loc, "%s must be a type such as f32[4, 8], got %s", what, value_desc(E, v));
         return false;
       }
       break;
     case 'L':
       if (v->kind != V_LIST || v->n == 0) {
         elab_error(E, v->loc, "%s must be a non-empty list of tensors, got %s", what,
-                   value_kind_name(v));
+                   value_desc(E, v));
         return false;
       }
       for (int k = 0; k < v->n; k++)
         if (v->items[k].kind != V_TENSOR) {
           elab_error(E, v->items[k].loc, "%s must hold tensors, got %s", what,
-                     value_kind_name(&v->items[k]));
+                     value_desc(E, &v->items[k]));
           return false;
         }
       break;

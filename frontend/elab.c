@@ -117,6 +117,29 @@ const char *value_kind_name(const Value *v) {
   return "?";
 }
 
+const char *value_desc(Elab *E, const Value *v) {
+  char buf[TYPE_STR_MAX];
+  switch (v->kind) {
+  case V_TENSOR:
+    if (!v->node) break;
+    return arena_printf(E->a, "a tensor %s", type_str(&v->node->type, buf, sizeof buf));
+  case V_FUNC: return arena_printf(E->a, "the function '%s'", v->def ? v->def->name : v->builtin->name);
+  case V_NUM:
+    if (v->is_int) return arena_printf(E->a, "the integer %lld", (long long)v->i);
+    return arena_printf(E->a, "the number %s", fmt_num(v->f, buf, sizeof buf));
+  case V_BOOL: return v->b ? "the bool true" : "the bool false";
+  default: break;
+  }
+  return value_kind_name(v);
+}
+
+const char *param_list(Arena *a, const char *const *names, int n) {
+  if (n == 0) return "no arguments";
+  const char *s = names[0];
+  for (int i = 1; i < n; i++) s = arena_printf(a, "%s, %s", s, names[i]);
+  return s;
+}
+
 /* A number as Python prints it: 64.0 for an integral float, so that a
  * message about a float never shows what looks like an integer. */
 const char *fmt_num(double f, char *buf, size_t size) {
@@ -166,6 +189,14 @@ Node *elab_node(Elab *E, Op op, Node **ins, int n_in, SrcLoc loc) {
   return n;
 }
 
+/* A value of the wrong kind where a constant belongs. A def's argument
+ * used as it is is named as the argument: inside the prelude the caret
+ * is at the user's call, so "a dimension" alone would not say which one. */
+static const char *const_what(Elab *E, const Value *v, const char *what) {
+  if (!v->arg_of) return what;
+  return arena_printf(E->a, "argument '%s' of '%s'", v->arg_name, v->arg_of->name);
+}
+
 bool const_int(Elab *E, const Value *v, int64_t *out, const char *what) {
   if (v->kind == V_NUM && v->is_int) {
     *out = v->i;
@@ -173,9 +204,11 @@ bool const_int(Elab *E, const Value *v, int64_t *out, const char *what) {
   }
   char num[64];
   if (v->kind == V_NUM && !v->is_int)
-    elab_error(E, v->loc, "%s must be an integer, got %s", what, fmt_num(v->f, num, sizeof num));
+    elab_error(E, v->loc, "%s must be an integer, got %s", const_what(E, v, what),
+               fmt_num(v->f, num, sizeof num));
   else if (!is_err(v))
-    elab_error(E, v->loc, "%s must be a constant integer, got %s", what, value_kind_name(v));
+    elab_error(E, v->loc, "%s must be a constant integer, got %s", const_what(E, v, what),
+               value_desc(E, v));
   return false;
 }
 
@@ -184,7 +217,9 @@ bool const_num(Elab *E, const Value *v, double *out, const char *what) {
     *out = v->is_int ? (double)v->i : v->f;
     return true;
   }
-  if (!is_err(v)) elab_error(E, v->loc, "%s must be a constant number, got %s", what, value_kind_name(v));
+  if (!is_err(v))
+    elab_error(E, v->loc, "%s must be a constant number, got %s", const_what(E, v, what),
+               value_desc(E, v));
   return false;
 }
 
@@ -205,7 +240,7 @@ Node *to_tensor(Elab *E, const Value *v, DType like, const char *what) {
     }
     return elab_finish(E, ir_const(E->g, dt, x, elab_loc(E, v->loc)));
   }
-  elab_error(E, v->loc, "%s must be a tensor, got %s", what, value_kind_name(v));
+  elab_error(E, v->loc, "%s must be a tensor, got %s", what, value_desc(E, v));
   return NULL;
 }
 
@@ -557,7 +592,8 @@ static Value elab_type(Elab *E, const Ast *e) {
     Value dv = elab_expr(E, d);
     if (is_err(&dv)) { ok = false; continue; }
     if (dv.kind != V_NUM) {
-      elab_error(E, d->loc, "a dimension must be a constant integer, got %s", value_kind_name(&dv));
+      elab_error(E, d->loc, "%s must be a constant integer, got %s", const_what(E, &dv, "a dimension"),
+                 value_desc(E, &dv));
       ok = false;
     } else if (!dv.is_int) {
       char num[64];
@@ -617,7 +653,14 @@ Value elab_expr(Elab *E, const Ast *e) {
     Value fn = elab_expr(E, e->lhs);
     if (is_err(&fn)) return err_value(e->loc);
     if (fn.kind != V_FUNC) {
-      elab_error(E, e->lhs->loc, "cannot call %s", value_kind_name(&fn));
+      char ts[TYPE_STR_MAX];
+      const char *what = fn.kind == V_TENSOR ? arena_printf(E->a, "a tensor (%s)",
+                                                            type_str(&fn.node->type, ts, sizeof ts))
+                                             : value_desc(E, &fn);
+      if (e->lhs->kind == AST_NAME)
+        elab_error(E, e->lhs->loc, "'%s' is %s, not a function", e->lhs->str, what);
+      else
+        elab_error(E, e->lhs->loc, "cannot call %s", what);
       return err_value(e->loc);
     }
     int n = e->n_items;
@@ -676,6 +719,7 @@ Value elab_expr(Elab *E, const Ast *e) {
 /* ------------------------------------------------------------ def calls */
 
 static void elab_body(Elab *E, Stmt **body, int n, Value *ret);
+static bool has_return(Stmt **body, int n);
 
 /* Matches a tensor argument against a def parameter's shape pattern,
  * binding pattern names as constants in the callee frame. */
@@ -684,7 +728,7 @@ static bool match_pattern(Elab *E, const Item *def, const DefParam *p, const Val
   const Ast *pat = p->pattern;
   if (arg->kind != V_TENSOR) {
     elab_error(E, call_loc, "argument '%s' of '%s' must be a tensor, got %s", p->name, def->name,
-               value_kind_name(arg));
+               value_desc(E, arg));
     return false;
   }
   const Type *t = &arg->node->type;
@@ -763,7 +807,7 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   Value *bound = ARENA_ARRAY(E->a, Value, def->n_params ? def->n_params : 1);
   bool *have = ARENA_ARRAY(E->a, bool, def->n_params ? def->n_params : 1);
   int pos = 0;
-  bool ok = true;
+  bool ok = true, unknown_kw = false;
   for (int i = 0; i < n_args; i++) {
     int k = -1;
     if (kw[i]) {
@@ -774,12 +818,15 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
         int nc = 0;
         for (int j = 0; j < def->n_params && nc < 64; j++) cands[nc++] = def->params[j].name;
         const char *close = diag_closest(kw[i], cands, nc);
+        const char *takes = param_list(E->a, cands, nc);
         if (close)
-          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'; did you mean '%s'?",
-                     def->name, kw[i], close);
+          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'; did you mean '%s'? (it takes %s)",
+                     def->name, kw[i], close, takes);
         else
-          elab_error(E, args[i].loc, "'%s' has no parameter named '%s'", def->name, kw[i]);
+          elab_error(E, args[i].loc, "'%s' has no parameter named '%s' (it takes %s)", def->name,
+                     kw[i], takes);
         ok = false;
+        unknown_kw = true;  /* the parameter it misspells would be reported missing */
         continue;
       }
     } else {
@@ -801,7 +848,8 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   for (int j = 0; j < def->n_params; j++) {
     if (have[j]) continue;
     if (!def->params[j].default_value) {
-      elab_error(E, loc, "missing argument '%s' in call to '%s'", def->params[j].name, def->name);
+      if (!unknown_kw)
+        elab_error(E, loc, "missing argument '%s' in call to '%s'", def->params[j].name, def->name);
       ok = false;
       continue;
     }
@@ -837,6 +885,8 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
     b = ARENA_NEW(E->a, Binding);
     b->name = p->name;
     b->val = bound[j];
+    b->val.arg_name = p->name;
+    b->val.arg_of = def;
     b->fixed = false;
     frame_add(E->a, callee, b);
   }
@@ -858,7 +908,12 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   }
   E->def_stack[E->n_def_stack++] = def;
   Value ret = {.kind = V_NONE, .loc = loc};
+  int errors = E->d->n_errors;
   elab_body(E, def->body, def->n_body, &ret);
+  /* no value: the body stopped at an error, or the def has no return
+   * (reported with the def) */
+  if (ret.kind == V_NONE && (E->d->n_errors > errors || !has_return(def->body, def->n_body)))
+    ret = err_value(loc);
   E->n_def_stack--;
   E->depth--;
   E->frame = callee->parent;
@@ -866,6 +921,8 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   E->override_loc = saved_override;
   E->bound_name = saved_bound;
   ret.loc = loc;
+  ret.arg_name = NULL;  /* `return units` is the callee's argument, not the caller's */
+  ret.arg_of = NULL;
   return ret;
 }
 
@@ -943,7 +1000,8 @@ static bool elab_init(Elab *E, const Ast *e, Node *n) {
       for (int j = 0; j < want; j++)
         if (kw_names[k][j] && !strcmp(kw_names[k][j], a->str)) slot = j;
       if (slot < 0) {
-        elab_error(E, a->loc, "'%s' has no parameter named '%s'", name, a->str);
+        elab_error(E, a->loc, "'%s' has no parameter named '%s' (it takes %s)", name, a->str,
+                   param_list(E->a, kw_names[k], want));
         return false;
       }
       a = a->lhs;
@@ -1040,7 +1098,14 @@ static Value elab_loop_bound(Elab *E, const Ast *e, int64_t *out) {
   Value v = elab_expr(E, e);
   if (is_err(&v)) return v;
   if (v.kind != V_NUM || !v.is_int) {
-    elab_error(E, e->loc, "a for bound must be a constant integer, got %s", value_kind_name(&v));
+    /* a tensor here is usually a loop meant to run a data-dependent
+     * number of times: say why it cannot */
+    const char *why = v.kind == V_TENSOR ? " (loops are unrolled at compile time)" : "";
+    if (e->kind == AST_NAME)
+      elab_error(E, e->loc, "for bound '%s' is not a constant integer: it is %s%s", e->str,
+                 value_desc(E, &v), why);
+    else
+      elab_error(E, e->loc, "a for bound must be a constant integer, got %s%s", value_desc(E, &v), why);
     return err_value(e->loc);
   }
   *out = v.i;
@@ -1214,7 +1279,11 @@ static void elab_stmt(Elab *E, const Stmt *s, Value *ret) {
 }
 
 static void elab_body(Elab *E, Stmt **body, int n, Value *ret) {
+  int errors = E->d->n_errors;
   for (int i = 0; i < n && !E->abort; i++) {
+    /* inside the prelude every error is placed at the user's call, about
+     * their arguments: the first says it, the rest would repeat it */
+    if (E->in_prelude && E->d->n_errors > errors) return;
     /* statements executed, unrolled and inlined ones included: a loop of
      * constant work or of poisoned values makes no nodes but must end */
     if (++E->statements > 2 * (int64_t)E->opt->max_nodes && E->opt->max_nodes > 0) {
@@ -1280,10 +1349,22 @@ static void elab_consts(Elab *E) {
   E->g = NULL;
 }
 
+/* Is there a `return` in a body (a `for` body's is an error of its own)? */
+static bool has_return(Stmt **body, int n) {
+  for (int i = 0; i < n; i++)
+    if (body[i]->kind == ST_RETURN ||
+        (body[i]->kind == ST_FOR && has_return(body[i]->body, body[i]->n_body)))
+      return true;
+  return false;
+}
+
 static void collect_defs(Elab *E, const Program *p, Map *into, bool user) {
   for (int i = 0; i < p->n_items; i++) {
     const Item *it = p->items[i];
     if (it->kind != ITEM_DEF) continue;
+    /* said at the def, once, rather than "returns no value" at each call */
+    if (!has_return(it->body, it->n_body))
+      diag_error(E->d, it->name_loc, "def '%s' has no return statement", it->name);
     const Item *prev = map_get(into, it->name);
     if (prev) {
       diag_error(E->d, it->name_loc, "def '%s' is already defined", it->name);

@@ -38,6 +38,8 @@ struct Value {
   Value *items;
   int n;
   Type type;
+  const char *arg_name;  /* a def's argument, as bound: messages name it */
+  const Item *arg_of;    /* that def, or NULL */
 };
 
 /* One name in a frame. Re-binding a name updates it in place. */
@@ -110,6 +112,11 @@ Node *to_tensor(Elab *E, const Value *v, DType like, const char *what);
 Value call_value(Elab *E, const Value *fn, const Ast *call, Value *args, const char **kw,
                  int n_args, SrcLoc loc);
 const char *value_kind_name(const Value *v);
+/* What a value is, for a message: "a tensor f32[4,3]", "the function
+ * 'relu'", "the integer 3"; value_kind_name for the rest. */
+const char *value_desc(Elab *E, const Value *v);
+/* "x, units, act": the parameters a callee takes, for "no parameter named". */
+const char *param_list(Arena *a, const char *const *names, int n);
 const char *fmt_num(double f, char *buf, size_t size);
 bool const_int(Elab *E, const Value *v, int64_t *out, const char *what);
 bool const_num(Elab *E, const Value *v, double *out, const char *what);

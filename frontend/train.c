@@ -112,10 +112,12 @@ static bool no_extra(Elab *E, CallArgs *c, const char *const *known, int n_known
       continue;
     }
     const char *close = diag_closest(c->kw[i], known, n_known);
+    const char *takes = param_list(E->a, known, n_known);
     if (close)
-      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s'; did you mean '%s'?", c->fn, c->kw[i], close);
+      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s'; did you mean '%s'? (it takes %s)",
+                 c->fn, c->kw[i], close, takes);
     else
-      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s'", c->fn, c->kw[i]);
+      elab_error(E, c->kw_loc[i], "'%s' has no argument '%s' (it takes %s)", c->fn, c->kw[i], takes);
   }
   return ok;
 }
