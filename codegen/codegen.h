@@ -34,6 +34,18 @@ typedef struct CgOptions {
                               force 512 on any x86 (LLVM splits it) */
 } CgOptions;
 
+/* target.c: whether `cpu` (a --target-cpu) names a CPU of the host
+ * target; NULL and "native" do. Else false with msg ("--target-cpu
+ * 'bogus' is not a CPU of x86-64; did you mean ...?" or the list),
+ * truncated to msg_size. LLVM warns about an unknown name and then
+ * aborts ("64-bit code requested on a subtarget that doesn't support
+ * it"), so every path that hands a CPU to LLVM checks first. On a host
+ * without a list (not x86-64) every name passes. */
+bool cg_target_cpu_check(const char *cpu, char *msg, size_t msg_size);
+/* The names cg_target_cpu_check accepts besides "native" (*n of them),
+ * or NULL with *n = 0 on a host without a list. */
+const char *const *cg_target_cpus(int *n);
+
 /* The vector width code generation uses for o's target, in bits. */
 int cg_target_vector_bits(const CgOptions *o);
 

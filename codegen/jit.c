@@ -35,6 +35,8 @@ static bool init_native(char *err, size_t size) {
 
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char *err, size_t size) {
   if (!init_native(err, size)) return NULL;
+  /* LLVM aborts on a cpu the target lacks: refuse it first */
+  if (o && !cg_target_cpu_check(o->target_cpu, err, size)) return NULL;
   char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
   LLVMTargetRef target;
   if (LLVMGetTargetFromTriple(triple, &target, &msg)) {

@@ -163,6 +163,11 @@ static nncc_jit *compile_text(const char *path, const char *src, size_t len, con
   bool ok = o->n_defines >= 0 && o->n_defines <= MAX_DEFINES;
   if (!ok) fprintf(mem, "nncc: error: %d defines: at most %d\n", o->n_defines, MAX_DEFINES);
   for (int i = 0; ok && i < o->n_defines; i++) ok = parse_define(&names, o->defines[i], &ovs[eo.n_overrides++], mem);
+  char cpu_msg[2048];  /* before the front end: as the driver's usage error */
+  if (ok && !cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) {
+    fprintf(mem, "nncc: error: %s\n", cpu_msg);
+    ok = false;
+  }
   if (!ok) {
     arena_free(&names);
     close_diagnostics(mem, &buf, diagnostics);

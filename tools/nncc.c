@@ -355,6 +355,8 @@ static void print_fusion_summary(FILE *out, const Module *m) {
 
 /* What must hold of the command line before any file is read. */
 static int check_options(const Options *o) {
+  char cpu_msg[2048];  /* LLVM aborts on a cpu the host target lacks */
+  if (!cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) return usage_error("%s", cpu_msg);
   if (!o->file) return usage_error("no input file%s", "");
   if (o->jit && strcmp(o->command, "gradcheck"))
     return usage_error("--jit is an option of gradcheck%s", "");

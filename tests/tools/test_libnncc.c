@@ -148,6 +148,26 @@ START_TEST(defines_override_constants) {
 }
 END_TEST
 
+/* A target_cpu that is not a CPU of the host target is an error in the
+ * diagnostics, not an abort inside LLVM (issue 8 item 8). */
+START_TEST(unknown_target_cpu_is_an_error) {
+  CgHostInfo info;
+  char err[128];
+  if (!cg_host_info(&info, err, sizeof err) || strncmp(info.triple, "x86_64", 6)) return;
+  nncc_compile_options o = NNCC_COMPILE_DEFAULTS;
+  o.target_cpu = "nvptx64";
+  char *diag = NULL;
+  ck_assert_ptr_null(nncc_compile_string("lin.nn", linear_src, &o, &diag));
+  ck_assert_msg(diag && strstr(diag, "nncc: error: --target-cpu 'nvptx64' is not a CPU of x86-64;"), "%s", diag);
+  free(diag);
+  o.target_cpu = "x86-64-v2";
+  diag = NULL;
+  nncc_jit *j = nncc_compile_string("lin.nn", linear_src, &o, &diag);
+  ck_assert_msg(j != NULL, "%s", diag);
+  nncc_jit_free(j);
+}
+END_TEST
+
 START_TEST(compile_file_sine) {
   char *diag = NULL;
   nncc_jit *j = nncc_compile_file(NNCC_SOURCE_DIR "/examples/sine.nn", NULL, &diag);
@@ -256,6 +276,7 @@ static Suite *libnncc_suite(void) {
   tcase_add_test(tc, compile_error_gives_located_diagnostics);
   tcase_add_test(tc, defines_override_constants);
   tcase_add_test(tc, compile_file_sine);
+  tcase_add_test(tc, unknown_target_cpu_is_an_error);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradcheck_jit");
   tcase_set_timeout(tc, 120);
