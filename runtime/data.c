@@ -4,20 +4,24 @@
  *
  * Every file goes through zlib's gzread, which reads uncompressed files
  * transparently, so `x.idx.gz`, `x.npy.gz` and `data.csv.gz` work as well
- * as the raw files. Nothing is trusted: every read is checked for
- * truncation, every count for overflow against a fixed element cap, and
- * every failure returns "FILE: reason" in the caller's buffer. Nothing
- * here prints or exits. */
+ * as the raw files; only regular files are opened (a FIFO would block).
+ * Nothing is trusted: every read is checked for truncation, every count
+ * for overflow against a fixed element cap, every value against its
+ * column (finite and within f32, an int32, a label below its bound), and
+ * every failure returns "FILE: reason" with the line or record in the
+ * caller's buffer. Nothing here prints or exits. */
 #include "runtime/data.h"
 #include "runtime/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -73,14 +77,41 @@ static int check_width(const rt_column_spec *s, const char *what, char *err, siz
 
 /* ------------------------------------------------------ reading files */
 
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)   ? " (a FIFO)"
+         : S_ISDIR(m)  ? " (a directory)"
+         : S_ISCHR(m)  ? " (a character device)"
+         : S_ISBLK(m)  ? " (a block device)"
+         : S_ISSOCK(m) ? " (a socket)"
+                       : "";
+}
+
 /* Opens path for gzread; open(2) first so that a missing file reports
- * errno's reason (gzopen's errno is not documented). */
-static gzFile open_gz(const char *path, char *err, size_t err_size) {
-  int fd = open(path, O_RDONLY);
+ * errno's reason (gzopen's errno is not documented). Only regular files:
+ * the open does not block (O_NONBLOCK, so a FIFO without a writer does
+ * not hang us) and fstat refuses FIFOs, directories and devices before
+ * anything is read; then O_NONBLOCK is cleared. *size (when asked) is
+ * the file's size in bytes. */
+static gzFile open_gz(const char *path, int64_t *size, char *err, size_t err_size) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     return NULL;
   }
+  struct stat st;
+  int flags = 0;
+  bool ok = fstat(fd, &st) == 0;
+  if (ok && !S_ISREG(st.st_mode)) {
+    rt_fail(err, err_size, "%s: not a regular file%s", path, file_kind(st.st_mode));
+    close(fd);
+    return NULL;
+  }
+  if (!ok || (flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  if (size) *size = (int64_t)st.st_size;
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) {
     close(fd);
@@ -135,7 +166,7 @@ static int read_all(const char *path, int64_t cap, char **buf, int64_t *len, cha
                     size_t err_size) {
   *buf = NULL;
   *len = 0;
-  gzFile gz = open_gz(path, err, err_size);
+  gzFile gz = open_gz(path, NULL, err, err_size);
   if (!gz) return 1;
   size_t n = 0, size = 1 << 16;
   char *b = malloc(size);
@@ -181,13 +212,43 @@ static uint64_t load_bits(const unsigned char *p, int size, bool big_endian) {
   return v;
 }
 
+/* Where a binary column's values come from, for messages. */
+typedef struct Source {
+  const char *path;
+  const char *unit;  /* what a sample is called: "record" (IDX), "row" (NPY) */
+  int64_t n;         /* samples in the file */
+  int64_t bound;     /* > 0: int values must lie in [0, bound) */
+  double scale;
+} Source;
+
+/* "FILE: record 8 of 60000 (0-based)[, value 3 of 784]: what" for value
+ * index `at` of a column `width` values wide. */
+static int elem_fail(const Source *src, int64_t width, int64_t at, char *err, size_t err_size,
+                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int elem_fail(const Source *src, int64_t width, int64_t at, char *err, size_t err_size,
+                     const char *fmt, ...) {
+  char what[160], value[64] = "";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (width > 1)
+    snprintf(value, sizeof value, ", value %lld of %lld", (long long)(at % width),
+             (long long)width);
+  return rt_fail(err, err_size, "%s: %s %lld of %lld (0-based)%s: %s", src->path, src->unit,
+                 (long long)(at / width), (long long)src->n, value, what);
+}
+
 /* Stores `count` elements of type t from raw into column c, starting at
  * value index `first`. Integer columns take integers (and integral
- * floats) in int32 range; float columns take anything, times `scale`. */
+ * floats) in int32 range, and in [0, bound) when a bound is given; float
+ * columns take finite values that are still finite f32 values after
+ * multiplying by the scale. */
 static int store_elems(const unsigned char *raw, int64_t count, int64_t first, ElemType t,
-                       bool big_endian, rt_column *c, double scale, const char *path, char *err,
+                       bool big_endian, rt_column *c, const Source *src, char *err,
                        size_t err_size) {
   int es = elem_size[t];
+  double scale = src->scale;
   for (int64_t k = 0; k < count; k++) {
     uint64_t bits = load_bits(raw + k * es, es, big_endian);
     bool is_float = t == EL_F32 || t == EL_F64;
@@ -212,28 +273,49 @@ static int store_elems(const unsigned char *raw, int64_t count, int64_t first, E
     if (c->is_int) {
       if (is_float) {
         if (!(fv == floor(fv) && fv >= INT32_MIN && fv <= INT32_MAX))
-          return rt_fail(err, err_size, "%s: sample %lld: %g is not an int32 value", path,
-                      (long long)(at / c->width), fv);
+          return elem_fail(src, c->width, at, err, err_size, "%g is not an int32 value", fv);
         iv = (int64_t)fv;
       } else if (iv < INT32_MIN || iv > INT32_MAX) {
-        return rt_fail(err, err_size, "%s: sample %lld: %lld is not an int32 value", path,
-                    (long long)(at / c->width), (long long)iv);
+        return elem_fail(src, c->width, at, err, err_size, "%lld is not an int32 value",
+                         (long long)iv);
       }
+      if (src->bound > 0 && (iv < 0 || iv >= src->bound))
+        return elem_fail(src, c->width, at, err, err_size,
+                         "label %lld is out of range [0, %lld)", (long long)iv,
+                         (long long)src->bound);
       c->i[at] = (int32_t)iv;
     } else {
-      c->f[at] = (float)((is_float ? fv : (double)iv) * scale);
+      double v = is_float ? fv : (double)iv;
+      if (!isfinite(v))
+        return elem_fail(src, c->width, at, err, err_size, "%g is not a finite number", v);
+      double scaled = v * scale;
+      if (!(fabs(scaled) <= FLT_MAX)) {  /* compared in double: the cast would be undefined */
+        if (scale == 1.0 || !(fabs(v) <= FLT_MAX))
+          return elem_fail(src, c->width, at, err, err_size, "%g overflows f32", v);
+        return elem_fail(src, c->width, at, err, err_size,
+                         "%g times the scale %g overflows f32", v, scale);
+      }
+      c->f[at] = (float)scaled;
     }
   }
   return 0;
 }
 
-/* Reads n * width elements of type t from gz into a fresh column. */
-static int read_column(gzFile gz, const char *path, ElemType t, bool big_endian, int64_t n,
-                       const rt_column_spec *s, double scale, rt_column *c, char *err,
+/* Reads n * width elements of type t from gz into a fresh column. A raw
+ * (not gzipped) file of file_size bytes too short for them is refused
+ * before the column is allocated: a header is not trusted with memory. */
+static int read_column(gzFile gz, const Source *src, ElemType t, bool big_endian,
+                       int64_t file_size, const rt_column_spec *s, rt_column *c, char *err,
                        size_t err_size) {
-  if (column_alloc(c, s->is_int, s->width, n, path, err, err_size)) return 1;
+  const char *path = src->path;
+  int64_t n = src->n;
   int es = elem_size[t];
   int64_t total = n * s->width, done = 0;
+  z_off_t pos = gztell(gz);
+  if (gzdirect(gz) && pos >= 0 && file_size - (int64_t)pos < total * es)
+    return rt_fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
+                   (long long)(total * es), (long long)(file_size - (int64_t)pos));
+  if (column_alloc(c, s->is_int, s->width, n, path, err, err_size)) return 1;
   unsigned char *buf = malloc(CHUNK);
   if (!buf) return rt_fail(err, err_size, "%s: out of memory", path);
   int rc = 0;
@@ -246,7 +328,7 @@ static int read_column(gzFile gz, const char *path, ElemType t, bool big_endian,
       rc = rt_fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
                 (long long)(total * es), (long long)(done * es + (int64_t)got));
     if (!rc)
-      rc = store_elems(buf, count, done, t, big_endian, c, scale, path, err, err_size);
+      rc = store_elems(buf, count, done, t, big_endian, c, src, err, err_size);
     done += count;
   }
   free(buf);
@@ -283,18 +365,42 @@ static int check_n(const rt_column_spec *cols, int c, int64_t n, int64_t n0, cha
 
 /* ------------------------------------------------------------------ IDX */
 
+#define IDX_MAX_RANK 8 /* MNIST has 1 and 3; more is a corrupt header */
+
+/* The file must end after n records: bytes after them mean the header's
+ * dims do not describe the file. Counts at most 64 MiB of them (of a gzip
+ * stream, which could inflate without bound). */
+static int check_end(gzFile gz, const char *path, int64_t n, const char *unit, char *err,
+                     size_t err_size) {
+  enum { MAX_COUNT = 64 << 20 };
+  char buf[4096];
+  size_t extra = 0, got;
+  do {
+    if (read_some(gz, path, buf, sizeof buf, &got, err, err_size)) return 1;
+    extra += got;
+  } while (got == sizeof buf && extra < MAX_COUNT);
+  if (!extra) return 0;
+  return rt_fail(err, err_size, "%s: %s%zu trailing byte%s after %lld %s", path,
+                 got == sizeof buf ? "at least " : "", extra, extra == 1 ? "" : "s",
+                 (long long)n, unit);
+}
+
 /* magic: 0x00 0x00 TYPE NDIMS, then NDIMS big-endian u32 dims, then the
  * values, big-endian, row-major. */
 static int load_idx_column(const rt_column_spec *cols, int c, double scale, rt_dataset *out,
                            char *err, size_t err_size) {
   const rt_column_spec *s = &cols[c];
-  gzFile gz = open_gz(s->path, err, err_size);
+  int64_t file_size = 0;
+  gzFile gz = open_gz(s->path, &file_size, err, err_size);
   if (!gz) return 1;
-  unsigned char magic[4], dimb[4 * 255];
-  int64_t dims[255];
+  unsigned char magic[4], dimb[4 * IDX_MAX_RANK];
+  int64_t dims[IDX_MAX_RANK];
   int rc = read_exact(gz, s->path, magic, 4, "header", err, err_size);
   ElemType t = EL_U8;
   int rank = 0;
+  if (!rc && (magic[0] || magic[1]))
+    rc = rt_fail(err, err_size, "%s: not an IDX file (bad magic 0x%02x%02x%02x%02x)", s->path,
+                 magic[0], magic[1], magic[2], magic[3]);
   if (!rc) {
     rank = magic[3];
     switch (magic[2]) {
@@ -304,12 +410,18 @@ static int load_idx_column(const rt_column_spec *cols, int c, double scale, rt_d
     case 0x0C: t = EL_I32; break;
     case 0x0D: t = EL_F32; break;
     case 0x0E: t = EL_F64; break;
-    default: rank = 0; break;
+    default:
+      rc = rt_fail(err, err_size,
+                   "%s: unsupported IDX type byte 0x%02x (0x08 u8, 0x09 i8, 0x0b i16, 0x0c i32, "
+                   "0x0d f32, 0x0e f64)",
+                   s->path, magic[2]);
+      break;
     }
-    if (magic[0] || magic[1] || rank == 0)
-      rc = rt_fail(err, err_size, "%s: not an IDX file (bad magic 0x%02x%02x%02x%02x)", s->path,
-                magic[0], magic[1], magic[2], magic[3]);
   }
+  if (!rc && (rank < 1 || rank > IDX_MAX_RANK))
+    rc = rt_fail(err, err_size,
+                 "%s: bad IDX rank %d in magic 0x%02x%02x%02x%02x (ranks 1 to %d are supported)",
+                 s->path, rank, magic[0], magic[1], magic[2], magic[3], IDX_MAX_RANK);
   if (!rc) rc = read_exact(gz, s->path, dimb, (size_t)rank * 4, "header", err, err_size);
   int64_t n = 0;
   if (!rc) {
@@ -319,8 +431,10 @@ static int load_idx_column(const rt_column_spec *cols, int c, double scale, rt_d
   if (!rc) rc = check_n(cols, c, n, out->n, err, err_size);
   if (!rc) {
     out->n = n;
-    rc = read_column(gz, s->path, t, true, n, s, scale, &out->columns[c], err, err_size);
+    Source src = {s->path, "record", n, s->is_int ? s->label_bound : 0, scale};
+    rc = read_column(gz, &src, t, true, file_size, s, &out->columns[c], err, err_size);
   }
+  if (!rc) rc = check_end(gz, s->path, n, "records", err, err_size);
   gzclose(gz);
   return rc;
 }
@@ -490,7 +604,8 @@ static int npy_type(const char *path, const char *descr, ElemType *t, char *err,
 static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, char *err,
                            size_t err_size) {
   const rt_column_spec *s = &cols[c];
-  gzFile gz = open_gz(s->path, err, err_size);
+  int64_t file_size = 0;
+  gzFile gz = open_gz(s->path, &file_size, err, err_size);
   if (!gz) return 1;
   unsigned char pre[12];
   char *text = NULL;
@@ -529,7 +644,8 @@ static int load_npy_column(const rt_column_spec *cols, int c, rt_dataset *out, c
   if (!rc) rc = check_n(cols, c, n, out->n, err, err_size);
   if (!rc) {
     out->n = n;
-    rc = read_column(gz, s->path, t, false, n, s, 1.0, &out->columns[c], err, err_size);
+    Source src = {s->path, "row", n, s->is_int ? s->label_bound : 0, 1.0};
+    rc = read_column(gz, &src, t, false, file_size, s, &out->columns[c], err, err_size);
   }
   free(text);
   gzclose(gz);
@@ -618,23 +734,36 @@ static int csv_grow(rt_dataset *out, int64_t rows, int64_t *cap, const char *pat
   return 0;
 }
 
-/* Stores row `row` (line `line`) from its fields. */
+/* Stores row `row` (line `line`) from its fields. On the first non-blank
+ * line (`first`), a field that is not a number says why it is no header. */
 static int csv_store(rt_dataset *out, const rt_column_spec *cols, const Field *fields,
-                     int64_t row, int64_t line, const char *path, char *err, size_t err_size) {
+                     int64_t row, int64_t line, bool first, const char *path, char *err,
+                     size_t err_size) {
   for (int c = 0; c < out->n_columns; c++) {
     rt_column *col = &out->columns[c];
+    int64_t bound = col->is_int ? cols[c].label_bound : 0;
     for (int64_t j = cols[c].col_lo; j < cols[c].col_hi; j++) {
       Field f = fields[j];
       char shown[48];
       double v;
-      const char *why = !parse_number(f, &v) ? "is not a number"
-                        : !isfinite(v)       ? "is not a finite number"
+      bool number = parse_number(f, &v);
+      const char *why = !number       ? "is not a number"
+                        : !isfinite(v) ? "is not a finite number"
                         : col->is_int && (v != floor(v) || v < INT32_MIN || v > INT32_MAX)
                             ? "is not an integer"
-                            : NULL;
-      if (why)
-        return rt_fail(err, err_size, "%s:%lld: column %lld: '%s' %s", path, (long long)line,
-                    (long long)j, show(f.s, f.len, shown), why);
+                        : !col->is_int && !(fabs(v) <= FLT_MAX) ? "overflows f32"
+                                                                 : NULL;
+      if (why) {
+        char note[80] = "";
+        if (first && !number)
+          snprintf(note, sizeof note, " (line %lld holds numbers, so it is data, not a header)",
+                   (long long)line);
+        return rt_fail(err, err_size, "%s:%lld: column %lld: '%s' %s%s", path, (long long)line,
+                       (long long)j, show(f.s, f.len, shown), why, note);
+      }
+      if (bound > 0 && (v < 0 || v >= (double)bound))
+        return rt_fail(err, err_size, "%s:%lld: column %lld: label %lld is out of range [0, %lld)",
+                       path, (long long)line, (long long)j, (long long)v, (long long)bound);
       int64_t at = row * col->width + (j - cols[c].col_lo);
       if (col->is_int) col->i[at] = (int32_t)v;
       else col->f[at] = (float)v;
@@ -643,15 +772,35 @@ static int csv_store(rt_dataset *out, const rt_column_spec *cols, const Field *f
   return 0;
 }
 
-/* The rows of buf[0..len): blank lines skipped, a first line that is not
- * all numbers taken as a header. Fields outside the requested columns
- * are not looked at (a CSV may carry ids or names beside the numbers). */
+/* The header rule: the first non-blank line is a header when none of its
+ * fields in the columns the binding uses is a number (strtod reads the
+ * whole field); names and empty fields are not numbers. A first line with
+ * at least one number there is data, so one bad field in a first data
+ * row is an error naming line and column, not a header silently dropped.
+ * (The other fields of a line, ids or names beside the numbers, decide
+ * nothing.) A file whose used columns hold nothing but numbers even on
+ * the first line has no header. */
+static bool csv_is_header(const rt_column_spec *cols, int n_cols, const Field *fields) {
+  double v;
+  for (int c = 0; c < n_cols; c++)
+    for (int64_t j = cols[c].col_lo; j < cols[c].col_hi; j++)
+      if (parse_number(fields[j], &v)) return false;
+  return true;
+}
+
+/* The rows of buf[0..len): blank lines skipped, the first non-blank line
+ * a header by csv_is_header's rule. Every line, the header too, has as
+ * many fields as the binding uses (the highest column used + 1), or more
+ * when a column spec allows extra columns; then fields outside the used
+ * columns are not looked at (a CSV may carry ids or names beside the
+ * numbers). */
 static int csv_rows(const char *buf, int64_t len, const rt_column_spec *cols, int64_t need,
                     rt_dataset *out, const char *path, char *err, size_t err_size) {
   Field *fields = NULL;
   size_t fcap = 0, nf;
   int64_t rows = 0, row_cap = 0, line = 0;
-  bool first = true;
+  bool first = true, extra_ok = false;
+  for (int c = 0; c < out->n_columns; c++) extra_ok |= cols[c].allow_extra_columns;
   int rc = 0;
   const char *p = buf, *end = buf + len;
   if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;  /* UTF-8 byte order mark */
@@ -666,18 +815,18 @@ static int csv_rows(const char *buf, int64_t len, const rt_column_spec *cols, in
       rc = rt_fail(err, err_size, "%s: out of memory", path);
       break;
     }
+    if ((int64_t)nf < need || ((int64_t)nf > need && !extra_ok)) {
+      rc = rt_fail(err, err_size, "%s:%lld: expected %s%lld columns, found %zu", path,
+                   (long long)line, extra_ok ? "at least " : "", (long long)need, nf);
+      break;
+    }
+    bool at_first = first;
     if (first) {
       first = false;
-      bool numbers = true;
-      double v;
-      for (size_t k = 0; k < nf && numbers; k++) numbers = parse_number(fields[k], &v);
-      if (!numbers) continue;  /* the header */
+      if (csv_is_header(cols, out->n_columns, fields)) continue;
     }
-    if ((int64_t)nf < need)
-      rc = rt_fail(err, err_size, "%s:%lld: expected at least %lld columns, found %zu", path,
-                (long long)line, (long long)need, nf);
-    if (!rc) rc = csv_grow(out, rows, &row_cap, path, err, err_size);
-    if (!rc) rc = csv_store(out, cols, fields, rows, line, path, err, err_size);
+    rc = csv_grow(out, rows, &row_cap, path, err, err_size);
+    if (!rc) rc = csv_store(out, cols, fields, rows, line, at_first, path, err, err_size);
     rows++;
   }
   free(fields);

@@ -36,17 +36,31 @@ typedef struct rt_column_spec {
   int64_t col_lo, col_hi;/* csv: columns [lo, hi) */
   bool is_int;
   int64_t width;
+  /* > 0, int columns only: every value must lie in [0, label_bound) (the
+   * class count of the model's labels), checked at load time so that the
+   * error names the file and the line / record / row; 0: no check */
+  int64_t label_bound;
+  /* csv, set on any column: rows may hold more fields than the binding
+   * uses (the highest column used + 1); otherwise a longer row is an error */
+  bool allow_extra_columns;
 } rt_column_spec;
 
 /* Each loader returns 0 and fills *out, or returns nonzero with
- * "FILE: reason" in err (err_size bytes). */
+ * "FILE: reason" in err (err_size bytes). Only regular files are read: a
+ * FIFO, directory or device is refused ("not a regular file (a FIFO)")
+ * without blocking. f32 columns take finite values within f32's range
+ * (NaN, inf, 1e39 are errors naming the position). */
 
 /* IDX (MNIST): ubyte/int/float files, gzip-compressed or raw; `scale`
- * multiplies f32 columns (1/255 for pixels). All files must agree on n. */
+ * multiplies f32 columns (1/255 for pixels). All files must agree on n;
+ * rank 1 to 8; the file must end after the last record. */
 int rt_load_idx(const rt_column_spec *cols, int n_cols, double scale, rt_dataset *out,
                 char *err, size_t err_size);
-/* CSV: numbers separated by commas, an optional header line (a first row
- * that does not parse as numbers), columns picked by index ranges. */
+/* CSV: numbers separated by commas, columns picked by index ranges. The
+ * first non-blank line is a header when none of its fields in the columns
+ * used is a number; otherwise it is data. Every line has exactly as many
+ * fields as the highest column used + 1 (at least, with
+ * allow_extra_columns). */
 int rt_load_csv(const char *path, const rt_column_spec *cols, int n_cols, rt_dataset *out,
                 char *err, size_t err_size);
 /* NPY (NumPy .npy v1/v2, little-endian f4/f8/i4/i8/u1, C order). */
