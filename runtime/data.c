@@ -59,6 +59,17 @@ static int column_alloc(rt_column *c, bool is_int, int64_t width, int64_t n, con
   return 0;
 }
 
+/* Resizes column c (is_int set) to hold `values` values. */
+static int column_reserve(rt_column *c, int64_t values, const char *what, char *err,
+                          size_t err_size) {
+  size_t bytes = (size_t)values * 4;
+  void *p = realloc(c->is_int ? (void *)c->i : (void *)c->f, bytes ? bytes : 1);
+  if (!p) return rt_fail(err, err_size, "%s: out of memory (%zu bytes)", what, bytes);
+  if (c->is_int) c->i = p;
+  else c->f = p;
+  return 0;
+}
+
 static int dataset_begin(rt_dataset *out, int n_cols, const char *what, char *err,
                          size_t err_size) {
   *out = (rt_dataset){0};
@@ -312,10 +323,16 @@ static int read_column(gzFile gz, const Source *src, ElemType t, bool big_endian
   int es = elem_size[t];
   int64_t total = n * s->width, done = 0;
   z_off_t pos = gztell(gz);
-  if (gzdirect(gz) && pos >= 0 && file_size - (int64_t)pos < total * es)
+  bool direct = gzdirect(gz);
+  if (direct && pos >= 0 && file_size - (int64_t)pos < total * es)
     return rt_fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
                    (long long)(total * es), (long long)(file_size - (int64_t)pos));
-  if (column_alloc(c, s->is_int, s->width, n, path, err, err_size)) return 1;
+  /* a gzip stream's length is not known before it is read: the column
+   * grows with the data that arrives rather than as the header says */
+  int64_t cap = direct || total < (1 << 18) ? total : (1 << 18);
+  c->is_int = s->is_int;
+  c->width = s->width;
+  if (column_reserve(c, cap, path, err, err_size)) return 1;
   unsigned char *buf = malloc(CHUNK);
   if (!buf) return rt_fail(err, err_size, "%s: out of memory", path);
   int rc = 0;
@@ -327,6 +344,11 @@ static int read_column(gzFile gz, const Source *src, ElemType t, bool big_endian
     if (!rc && got < (size_t)(count * es))
       rc = rt_fail(err, err_size, "%s: truncated: expected %lld bytes of data, got %lld", path,
                 (long long)(total * es), (long long)(done * es + (int64_t)got));
+    if (!rc && done + count > cap) {
+      cap = cap * 2 > total ? total : cap * 2;
+      if (cap < done + count) cap = done + count;
+      rc = column_reserve(c, cap, path, err, err_size);
+    }
     if (!rc)
       rc = store_elems(buf, count, done, t, big_endian, c, src, err, err_size);
     done += count;

@@ -410,6 +410,35 @@ START_TEST(idx_size_checked_before_allocating) {
   rt_column_spec c = {.path = p, .width = 4};
   ck_assert_int_ne(rt_load_idx(&c, 1, 1.0, &ds, err, sizeof err), 0);
   expect(err, p, -1, "truncated: expected 8589934576 bytes of data, got 16");
+  /* gzipped: the size is not known up front; the column grows with the
+   * data instead */
+  const char *g = path_in("x.idx.gz");
+  write_idx(g, 0x0D, 2, dims, v, 4, 4, 0, true);
+  c.path = g;
+  ck_assert_int_ne(rt_load_idx(&c, 1, 1.0, &ds, err, sizeof err), 0);
+  expect(err, g, -1, "truncated: expected 8589934576 bytes of data, got 16");
+  ck_assert_ptr_null(ds.columns);
+}
+END_TEST
+
+/* The growing column of a gzip stream holds what a raw file gives. */
+START_TEST(idx_gzip_column_grows) {
+  enum { N = 700001 };
+  unsigned char *b = malloc(8 + N);
+  memcpy(b, "\x00\x00\x08\x01", 4);
+  b[4] = (unsigned char)(N >> 24), b[5] = (unsigned char)(N >> 16);
+  b[6] = (unsigned char)(N >> 8), b[7] = (unsigned char)N;
+  for (int k = 0; k < N; k++) b[8 + k] = (unsigned char)(k * 7 + k / 251);
+  const char *g = path_in("y.idx.gz");
+  spit(g, b, 8 + N, true);
+  rt_dataset ds;
+  char err[512];
+  rt_column_spec c = {.path = g, .is_int = true, .width = 1};
+  ck_assert_msg(rt_load_idx(&c, 1, 1.0, &ds, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(ds.n, N);
+  for (int k = 0; k < N; k++) ck_assert_int_eq(ds.columns[0].i[k], b[8 + k]);
+  rt_dataset_free(&ds);
+  free(b);
 }
 END_TEST
 
@@ -429,6 +458,7 @@ int main(void) {
   tcase_add_test(tc, idx_trailing_bytes);
   tcase_add_test(tc, idx_bad_header_bytes);
   tcase_add_test(tc, idx_size_checked_before_allocating);
+  tcase_add_test(tc, idx_gzip_column_grows);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
