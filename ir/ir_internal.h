@@ -15,4 +15,9 @@ bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val);
 /* The first k >= 1 such that "base.k" is not in the map. */
 uint64_t ir_namemap_first_free(IrNameMap *m, const char *base, size_t len);
 
+/* The fusion-rule checks of ir_verify alone (verify.c), for the reader:
+ * a graph whose nodes are sound, its kernel blocks as read. Reports as
+ * ir_verify does; returns the number of problems. */
+int ir_verify_kernels(const Graph *g, FILE *out);
+
 #endif

@@ -5,7 +5,8 @@
  * ir_infer on every node, so a dump edited by hand is checked exactly like
  * a graph the frontend made: a printed type that is not what the op gives
  * is an error, and so are the graph invariants of ir_verify that text can
- * break (one f32[] loss, unique var names), so that whatever reads cleanly
+ * break (one f32[] loss, unique var names, the fusion rules of kernel
+ * blocks), so that whatever reads cleanly
  * also verifies - except a `var` without a role, which the printer writes
  * for such a var and the reader accepts back. The text may be anything (a truncated file, random bytes):
  * every problem is a diagnostic at its line:col in the IR text, the reader
@@ -685,6 +686,7 @@ static void parse_graph(Reader *R) {
   next(R);  /* 'graph' */
   Graph *g = ir_graph_new(R->a, "?");
   RTok w = R->tok;
+  int errors_before = R->d->n_errors;
   bool ok = w.kind == RT_WORD || expected(R, "a graph name");
   if (ok) {
     g->name = arena_strndup(R->a, w.s, w.len);
@@ -728,6 +730,23 @@ static void parse_graph(Reader *R) {
     else if (is_word(&t, "kernel")) line_ok = parse_kernel(R);
     else line_ok = expected(R, "a node, 'output', 'loss', 'grad', 'kernel' or '}'");
     if (!line_ok) skip_line(R);
+  }
+  /* the kernel blocks, now that all their nodes are read (and sound):
+   * the fusion rules of ir_verify, so that what reads cleanly verifies */
+  if (g->n_kernels && R->d->n_errors == errors_before && !R->fatal) {
+    char *why = NULL;
+    size_t why_len = 0;
+    FILE *f = open_memstream(&why, &why_len);
+    int bad = f ? ir_verify_kernels(g, f) : 0;
+    if (f) fclose(f);
+    if (!f) {
+      err(R, w.loc, "graph '%s': out of memory", g->name);
+    } else if (bad) {  /* the first problem, without "verify: " and the newline */
+      const char *msg = strncmp(why, "verify: ", 8) ? why : why + 8;
+      err(R, w.loc, "graph '%s' breaks the fusion rules: %.*s", g->name,
+          (int)strcspn(msg, "\n"), msg);
+    }
+    free(why);
   }
   ir_namemap_free(R->values);
   ir_namemap_free(R->vars);

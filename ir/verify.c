@@ -200,6 +200,12 @@ static void check_kernels(Verifier *V) {
   }
 }
 
+int ir_verify_kernels(const Graph *g, FILE *out) {
+  Verifier V = {g, out, 0, NULL};
+  check_kernels(&V);
+  return V.problems;
+}
+
 int ir_verify(const Graph *g, FILE *out) {
   if (g->n_nodes < 0 || (g->n_nodes > 0 && !g->nodes)) {
     fprintf(out, "verify: graph '%s' has no node array for %d nodes\n", g->name ? g->name : "?",

@@ -536,6 +536,15 @@ static const struct {
     {"graph a {\n}\ngraph a {\n}\n", "t.ir:3:7: error: duplicate graph 'a'\n", 1},
     {"graph a {\n} x\n", "t.ir:2:3: error: expected end of line, found 'x'\n", 1},
     {"model m {\n}\n", "t.ir:1:1: error: expected 'graph', found 'model'\n", 2},
+    /* kernel blocks that ir_verify would refuse (found by tests/fuzz) */
+    {PRE "  kernel k1 loop f32[3] {\n    %a = relu %x : f32[3]\n  }\n  %b = exp %a : f32[3]\n"
+         "  kernel k1 loop f32[3] {\n    %c = relu %b : f32[3]\n  }\n}\n",
+     "t.ir:1:7: error: graph 'g' breaks the fusion rules: node %3 (relu) at 0:0: kernel k1 is "
+     "not contiguous or not numbered in order (expected k2)\n", 1},
+    {PRE "  kernel k1 loop f32[3] {\n    %a = relu %x : f32[3]\n    %m = softmax %a axis=0 : f32[3]\n"
+         "  }\n}\n",
+     "t.ir:1:7: error: graph 'g' breaks the fusion rules: node %2 (softmax) at 0:0: 'softmax' is "
+     "not elementwise and cannot be in kernel k1\n", 1},
 };
 
 START_TEST(test_read_errors) {
