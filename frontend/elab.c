@@ -287,6 +287,15 @@ static const Item *find_def(Elab *E, const char *name) {
 }
 
 static void unknown_name(Elab *E, const char *name, SrcLoc loc) {
+  /* Python's spellings, which no distance to a known name would find */
+  if (!strcmp(name, "True") || !strcmp(name, "False")) {
+    elab_error(E, loc, "unknown name '%s'; did you mean '%s'?", name, name[0] == 'T' ? "true" : "false");
+    return;
+  }
+  if (!strcmp(name, "None")) {
+    elab_error(E, loc, "there is no 'None'; leave the argument out to get its default");
+    return;
+  }
   const char *cands[512];
   int n = 0;
   for (Binding *b = E->frame->vars; b && n < 200; b = b->next) cands[n++] = b->name;

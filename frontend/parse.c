@@ -124,6 +124,73 @@ static void keyword_as_name(Parser *p, const Token *t) {
   error_at(p, t->loc, "'%.*s' is a keyword and cannot be used as a name", t->len, t->start);
 }
 
+/* Python habits. Words the language does not have, met where a statement
+ * or an item starts (they lex as identifiers: `if = 3` still binds a
+ * name), get a message saying what to write instead of "expected '='". */
+static const char no_if[] = "; use where(cond, a, b) to select elementwise, or a const and "
+                            "-D NAME=VALUE to choose at compile time";
+static const struct {
+  const char *word;
+  const char *msg, *more;
+} python_words[] = {
+    {"if", "there is no 'if' statement", no_if},
+    {"elif", "there is no 'if'/'elif' statement", no_if},
+    {"else", "there is no 'if'/'else' statement", no_if},
+    {"while", "there is no 'while' loop; loops are unrolled at compile time: 'for i in 0..N { ... }' "
+              "with a constant N", ""},
+    {"import", "there is no 'import'; the built-in ops and the prelude's layers (dense, conv, ...) "
+               "are always visible, and a file holds its own defs", ""},
+    {"from", "there is no 'import'; the built-in ops and the prelude's layers (dense, conv, ...) "
+             "are always visible, and a file holds its own defs", ""},
+    {"print", "there is no print(); make the value an output to see it: 'output NAME'", ""},
+};
+
+/* Reports t if it is one of python_words; false if it is not. */
+static bool python_word(Parser *p, const Token *t) {
+  if (t->kind != TK_IDENT) return false;
+  for (size_t i = 0; i < sizeof python_words / sizeof python_words[0]; i++)
+    if (!strcmp(t->str, python_words[i].word)) {
+      error_at(p, t->loc, "%s%s", python_words[i].msg, python_words[i].more);
+      return true;
+    }
+  return false;
+}
+
+/* The source text of tokens [from, to) as written, or NULL when it is
+ * empty or too long to quote in a message. */
+static const char *tokens_text(Parser *p, int from, int to) {
+  if (from >= to || to > p->n) return NULL;
+  const Token *a = &p->toks[from], *b = &p->toks[to - 1];
+  long len = (long)(b->start + b->len - a->start);
+  if (len <= 0 || len > 40 || memchr(a->start, '\n', (size_t)len)) return NULL;
+  return arena_printf(p->arena, "%.*s", (int)len, a->start);
+}
+
+/* `for i in range(...)`: the call's tokens are [from, to). Says which
+ * range to write, from the call's own arguments when there are one or
+ * two. */
+static void range_call(Parser *p, const char *var, int from, int to) {
+  const char *args[3] = {NULL, NULL, NULL};
+  int n = 0, depth = 0, start = from + 2;  /* past `range (` */
+  for (int i = start; i < to - 1 && n < 3; i++) {
+    TokKind k = p->toks[i].kind;
+    if (k == TK_LPAREN || k == TK_LBRACKET) depth++;
+    if (k == TK_RPAREN || k == TK_RBRACKET) depth--;
+    if (k == TK_COMMA && depth == 0) {
+      args[n++] = tokens_text(p, start, i);
+      start = i + 1;
+    }
+  }
+  if (n < 3 && start < to - 1) args[n++] = tokens_text(p, start, to - 1);
+  SrcLoc loc = p->toks[from].loc;
+  if (n == 1 && args[0])
+    error_at(p, loc, "there is no range(); write 'for %s in 0..%s'", var, args[0]);
+  else if (n == 2 && args[0] && args[1])
+    error_at(p, loc, "there is no range(); write 'for %s in %s..%s'", var, args[0], args[1]);
+  else
+    error_at(p, loc, "there is no range(); write 'for %s in LO..HI' (HI excluded, steps of 1)", var);
+}
+
 /* A name being declared or bound; `what` says which ("a model name"). */
 static const char *expect_name(Parser *p, const char *what, SrcLoc *loc) {
   const Token *t = peek(p);
@@ -378,6 +445,10 @@ static Ast *parse_primary(Parser *p) {
     e->ival = t->kind == TK_KW_TRUE;
     return e;
   case TK_IDENT:
+    if (!strcmp(t->str, "lambda") && (peek2(p)->kind == TK_IDENT || peek2(p)->kind == TK_COLON)) {
+      error_at(p, t->loc, "there is no 'lambda'; write a def and pass it by name: 'act = my_fn'");
+      return NULL;
+    }
     next(p);
     e = new_ast(p, AST_NAME, t->loc);
     e->str = t->str;
@@ -578,11 +649,27 @@ static Stmt *parse_stmt(Parser *p) {
     s = new_stmt(p, ST_FOR, t->loc);
     if (!(name = expect_name(p, "a loop variable", &loc))) return NULL;
     add_name(p, s, name, loc, &cap);
-    if (!expect(p, TK_KW_IN) || !(s->lo = parse_expr(p))) return NULL;
+    if (!expect(p, TK_KW_IN)) return NULL;
+    int lo_from = p->pos;
+    if (!(s->lo = parse_expr(p))) return NULL;
+    if (!at(p, TK_DOTDOT) && s->lo->kind == AST_CALL && s->lo->lhs->kind == AST_NAME &&
+        !strcmp(s->lo->lhs->str, "range") && p->toks[lo_from].kind == TK_IDENT &&
+        p->toks[lo_from + 1].kind == TK_LPAREN) {  /* not `(range)(10)` */
+      range_call(p, name, lo_from, p->pos);
+      return NULL;
+    }
     if (!expect(p, TK_DOTDOT) || !(s->hi = parse_expr(p))) return NULL;
     s->body = parse_block(p, &s->n_body);
     return p->panic ? NULL : s;
   case TK_IDENT:
+    if (after != TK_ASSIGN && after != TK_COMMA) {
+      if (python_word(p, t)) return NULL;
+      if (after == TK_LPAREN) {
+        error_at(p, t->loc, "a call is not a statement; bind its value to a name: 'h = %s(...)'",
+                 t->str);
+        return NULL;
+      }
+    }
     s = new_stmt(p, ST_BIND, t->loc);
     do {
       if (!(name = expect_name(p, "a name", &loc))) return NULL;
@@ -596,6 +683,15 @@ static Stmt *parse_stmt(Parser *p) {
   }
 }
 
+/* The '{' that opens a block; Python's ':' gets its own message. */
+static bool expect_brace(Parser *p) {
+  if (at(p, TK_COLON)) {
+    error_at(p, peek(p)->loc, "a block is written in braces, '{ ... }', not after ':'");
+    return false;
+  }
+  return expect(p, TK_LBRACE);
+}
+
 /* block := '{' stmt* '}'   statements separated by NEWLINE or ';'
  * A newline before the '{' is allowed (brace on its own line). A block
  * counts one nesting level. After an error in a statement, the statement
@@ -606,7 +702,7 @@ static Stmt **parse_block(Parser *p, int *n_out) {
   *n_out = 0;
   accept(p, TK_NEWLINE);
   SrcLoc brace = peek(p)->loc;
-  if (!expect(p, TK_LBRACE) || !nest_enter(p, brace)) return NULL;
+  if (!expect_brace(p) || !nest_enter(p, brace)) return NULL;
   for (;;) {
     const Token *t = peek(p);
     if (t->kind == TK_RBRACE) {
@@ -711,7 +807,7 @@ static Item *parse_train(Parser *p) {
   if (!(it->name = expect_name(p, "a model name", &it->name_loc))) return NULL;
   accept(p, TK_NEWLINE);
   SrcLoc brace = peek(p)->loc;
-  if (!expect(p, TK_LBRACE) || !nest_enter(p, brace)) return NULL;
+  if (!expect_brace(p) || !nest_enter(p, brace)) return NULL;
   int cap = 0;
   for (;;) {
     const Token *t = peek(p);
@@ -764,7 +860,9 @@ Program *parse_program(Arena *a, Diag *d, const Token *toks, int n_tokens) {
     case TK_KW_DEF: it = parse_def(p); break;
     case TK_KW_MODEL: it = parse_model(p); break;
     case TK_KW_TRAIN: it = parse_train(p); break;
-    default: expected(p, "'const', 'def', 'model' or 'train'"); break;
+    default:
+      if (!python_word(p, t)) expected(p, "'const', 'def', 'model' or 'train'");
+      break;
     }
     if (p->panic) {
       if (p->stop) break;
