@@ -8,6 +8,7 @@
  * nncc_model_api is runtime/model.c. */
 #include "codegen/cg.h"
 #include "runtime/model.h"
+#include "runtime/outfile.h"
 #include "runtime/runtime.h"
 
 #include <llvm-c/Analysis.h>
@@ -16,6 +17,8 @@
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,8 +94,39 @@ struct CgJit {
   int n_models;
 };
 
-static void fill_desc(JitModel *jm, Arena *a) {
+/* check_numerics' node table (runtime/model.h: index = id in the
+ * evaluation graph, then the training graph's after it). A training node
+ * is backward when neither the loss, an output nor a running statistic
+ * depends on it: autodiff and the optimizer made it. */
+static rt_node_desc *numerics_nodes(const CgModel *cm, Arena *a, int *n_out) {
+  const Graph *gs[2] = {cm->eval, cm->train};
+  int n = cm->eval->n_nodes + (cm->train ? cm->train->n_nodes : 0), at = 0;
+  rt_node_desc *t = ARENA_ARRAY(a, rt_node_desc, n + 1);
+  for (int k = 0; k < 2 && gs[k]; k++) {
+    const Graph *g = gs[k];
+    char *forward = ARENA_ARRAY(a, char, g->n_nodes + 1);
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+      const Node *x = g->nodes[i];
+      forward[i] |= k == 0 || (x->roles & (ROLE_LOSS | ROLE_OUTPUT)) || x->op == OP_ASSIGN;
+      for (int j = 0; j < x->n_in && forward[i]; j++) forward[x->in[j]->id] = 1;
+    }
+    for (int i = 0; i < g->n_nodes; i++, at++) {
+      const Node *x = g->nodes[i];
+      t[at] = (rt_node_desc){x->name ? x->name : "", op_info(x->op)->name, x->id, x->loc.line,
+                             x->loc.col, !forward[i]};
+    }
+  }
+  *n_out = n;
+  return t;
+}
+
+static void fill_desc(JitModel *jm, const CgOptions *o, Arena *a) {
   CgModel *cm = jm->cm;
+  cm->numerics_offset = -1;
+  if (o && o->check_numerics) {  /* one int32 past the plan */
+    cm->numerics_offset = (cm->slab_bytes + 63) / 64 * 64;
+    cm->slab_bytes = cm->numerics_offset + 64;
+  }
   jm->infos = ARENA_ARRAY(a, nncc_tensor_info, cm->n_tensors + 1);
   jm->tensors = ARENA_ARRAY(a, rt_tensor_desc, cm->n_tensors + 1);
   for (int i = 0; i < cm->n_tensors; i++) {
@@ -122,6 +156,17 @@ static void fill_desc(JitModel *jm, Arena *a) {
   d->lr_index = cm->lr_index;
   d->step_index = cm->step_index;
   d->total_steps_index = cm->total_steps_index;
+  d->fingerprint = cm->eval->fingerprint ? cm->eval->fingerprint : "";
+  d->numerics_offset = cm->numerics_offset;
+  d->nodes = NULL;
+  d->n_nodes = 0;
+  d->source = o && o->source_name ? o->source_name : "";
+  if (cm->numerics_offset >= 0) {
+    int n = 0;
+    d->nodes = numerics_nodes(cm, a, &n);
+    d->n_nodes = n;
+    d->source = arena_strdup(a, d->source);  /* the descriptor outlives the options */
+  }
 }
 
 /* nncc_model *create(u64 seed) { return rt_model_create(&desc, seed); } */
@@ -187,8 +232,8 @@ static LLVMValueRef emit_desc_global(Cg *c, JitModel *jm) {
   LLVMTypeRef info_t = LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->ptr, c->i32, c->i32, c->i32, c->ptr}, 5, 0);
   LLVMTypeRef tdesc_t = LLVMStructTypeInContext(
       c->ctx, (LLVMTypeRef[]){c->i64, c->i64, c->i64, c->i32, LLVMArrayType2(c->f64, 2), c->i64, c->i64, c->i32}, 8, 0);
-  LLVMValueRef *infos = calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
-  LLVMValueRef *tds = calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
+  LLVMValueRef *infos = nncc_calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
+  LLVMValueRef *tds = nncc_calloc((size_t)d->n_tensors + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < d->n_tensors; i++) {
     const nncc_tensor_info *ti = &d->infos[i];
     LLVMValueRef dims[IR_MAX_RANK + 1];
@@ -212,21 +257,41 @@ static LLVMValueRef emit_desc_global(Cg *c, JitModel *jm) {
   }
   LLVMValueRef info_arr = const_global(c, LLVMConstArray2(info_t, infos, (uint64_t)d->n_tensors), ".infos");
   LLVMValueRef td_arr = const_global(c, LLVMConstArray2(tdesc_t, tds, (uint64_t)d->n_tensors), ".tensors");
-  free(infos);
-  free(tds);
+  nncc_free(infos);
+  nncc_free(tds);
   LLVMValueRef kernels[CG_N_KERNELS];
   for (int k = 0; k < CG_N_KERNELS; k++)
     kernels[k] = jm->kernel_name[k] ? LLVMGetNamedFunction(c->mod, jm->kernel_name[k]) : LLVMConstNull(c->ptr);
+  /* check_numerics' node table */
+  LLVMTypeRef node_t =
+      LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->ptr, c->ptr, c->i32, c->i32, c->i32, c->i32}, 6, 0);
+  LLVMValueRef nodes = LLVMConstNull(c->ptr);
+  if (d->nodes) {
+    LLVMValueRef *ns = nncc_calloc((size_t)d->n_nodes + 1, sizeof(LLVMValueRef));
+    for (int i = 0; i < d->n_nodes; i++) {
+      const rt_node_desc *nd = &d->nodes[i];
+      LLVMValueRef f[6] = {const_str(c, nd->name), const_str(c, nd->op), LLVMConstInt(c->i32, (unsigned)nd->id, 0),
+                           LLVMConstInt(c->i32, (unsigned)nd->line, 0), LLVMConstInt(c->i32, (unsigned)nd->col, 0),
+                           LLVMConstInt(c->i32, (unsigned)nd->backward, 0)};
+      ns[i] = LLVMConstNamedStruct(node_t, f, 6);
+    }
+    nodes = const_global(c, LLVMConstArray2(node_t, ns, (uint64_t)d->n_nodes), ".nodes");
+    nncc_free(ns);
+  }
   LLVMTypeRef desc_t = LLVMStructTypeInContext(
-      c->ctx, (LLVMTypeRef[]){c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->ptr, c->ptr, c->i32, c->i32, c->i32, c->i32},
-      13, 0);
-  LLVMValueRef f[13] = {const_str(c, d->name), LLVMConstInt(c->i32, (unsigned)d->n_tensors, 0), info_arr, td_arr,
+      c->ctx, (LLVMTypeRef[]){c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->ptr, c->ptr, c->i32, c->i32, c->i32, c->i32, c->ptr,
+                              c->i64, c->ptr, c->ptr, c->i32},
+      18, 0);
+  LLVMValueRef f[18] = {const_str(c, d->name), LLVMConstInt(c->i32, (unsigned)d->n_tensors, 0), info_arr, td_arr,
                         LLVMConstInt(c->i64, (unsigned long long)d->slab_bytes, 0), kernels[0], kernels[1], kernels[2],
                         kernels[3], LLVMConstInt(c->i32, (unsigned long long)d->loss_index, 1),
                         LLVMConstInt(c->i32, (unsigned long long)d->lr_index, 1),
                         LLVMConstInt(c->i32, (unsigned long long)d->step_index, 1),
-                        LLVMConstInt(c->i32, (unsigned long long)d->total_steps_index, 1)};
-  return const_global(c, LLVMConstNamedStruct(desc_t, f, 13), ".desc");
+                        LLVMConstInt(c->i32, (unsigned long long)d->total_steps_index, 1),
+                        const_str(c, d->fingerprint),
+                        LLVMConstInt(c->i64, (unsigned long long)d->numerics_offset, 1), nodes,
+                        const_str(c, d->source), LLVMConstInt(c->i32, (unsigned)d->n_nodes, 0)};
+  return const_global(c, LLVMConstNamedStruct(desc_t, f, 18), ".desc");
 }
 
 /* const nncc_model_api *nncc_module(const char *name): the first model
@@ -276,9 +341,13 @@ static void emit_module_entry(Cg *c, JitModel *models, int n, LLVMValueRef *desc
 
 /* Builds the module of every model of m into ctx. The JIT passes host
  * addresses of the descriptors; a library (aot_entry != NULL) carries
- * them as data and exports `aot_entry` (nncc_module). */
+ * them as data and exports `aot_entry` (nncc_module). A recovery point
+ * (ir.h): when emission runs out of memory (or meets an internal error)
+ * the half-built module and the builder are disposed here, and the
+ * result is NULL with the message in err; ctx and tm stay the caller's. */
 static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContextRef ctx,
-                                  LLVMTargetMachineRef tm, const CgOptions *o, const char *aot_entry) {
+                                  LLVMTargetMachineRef tm, const CgOptions *o, const char *aot_entry,
+                                  char *err, size_t size) {
   Cg c = {0};
   cg_init_types(&c, ctx);
   c.vw = cg_target_vector_bits(o) / 32;
@@ -291,7 +360,20 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
   LLVMDisposeTargetData(td);
   c.b = LLVMCreateBuilderInContext(ctx);
   (void)m;
-  LLVMValueRef *descs = calloc((size_t)n + 1, sizeof(LLVMValueRef));
+  /* mod and b do not change after setjmp, so the handler may read them
+   * (C11 7.13.2.1); descs and c.node_fns are scratch, which the error
+   * frees */
+  LLVMModuleRef mod = c.mod;
+  LLVMBuilderRef b = c.b;
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  if (setjmp(rp.jmp)) {
+    snprintf(err, size, "%s", rp.msg);
+    LLVMDisposeBuilder(b);
+    LLVMDisposeModule(mod);
+    return NULL;
+  }
+  LLVMValueRef *descs = nncc_calloc((size_t)n + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < n; i++) {
     JitModel *jm = &models[i];
     c.prefix = arena_printf(&jm->cm->eval->arena[0], "m%d", i);
@@ -305,8 +387,9 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
     if (aot_entry) LLVMSetLinkage(LLVMGetNamedFunction(c.mod, jm->create_name), LLVMInternalLinkage);
   }
   if (aot_entry) emit_module_entry(&c, models, n, descs, aot_entry);
-  free(descs);
-  free(c.node_fns);
+  nncc_free(descs);
+  nncc_free(c.node_fns);
+  nncc_catch_pop(&rp);
   LLVMDisposeBuilder(c.b);
   return c.mod;
 }
@@ -350,7 +433,21 @@ static bool too_large(const Module *m, char *err, size_t size) {
 
 CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
   if (too_large(m, err, size)) return NULL;
-  CgJit *j = calloc(1, sizeof *j);
+  CgJit *j = nncc_calloc_or_null(1, sizeof *j);
+  if (!j) {
+    snprintf(err, size, "out of memory");
+    return NULL;
+  }
+  /* a recovery point while j->arena grows (the memory plans); what is
+   * built after it either cannot fail that way (LLVM's own allocations
+   * abort) or is disposed by build_module */
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  if (setjmp(rp.jmp)) {
+    snprintf(err, size, "%s", rp.msg);
+    cg_jit_free(j);
+    return NULL;
+  }
   for (int i = 0; i < m->n_graphs; i++) j->n_models += !m->graphs[i]->training;
   j->models = ARENA_ARRAY(&j->arena, JitModel, j->n_models + 1);
   int k = 0;
@@ -358,16 +455,24 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &j->models[k];
     jm->cm = cg_layout(m, m->graphs[i]->model, &j->arena);
-    fill_desc(jm, &j->arena);
+    fill_desc(jm, o, &j->arena);
     jm->create_name = arena_printf(&j->arena, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++)
       jm->kernel_name[q] = arena_printf(&j->arena, "nncc_%d_%s", k, kernel_names[q]);
     k++;
   }
+  nncc_catch_pop(&rp);
+  arena_keep(&j->arena);  /* j owns it from here: cg_jit_free */
   LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
   if (!tm) goto fail;
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef mod = build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm, o, NULL);
+  LLVMModuleRef mod =
+      build_module(m, j->models, j->n_models, LLVMOrcThreadSafeContextGetContext(tsc), tm, o, NULL, err, size);
+  if (!mod) {
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    LLVMDisposeTargetMachine(tm);
+    goto fail;
+  }
   if (!optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -389,9 +494,12 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
       {LLVMOrcLLJITMangleAndIntern(j->jit, "rt_dropout_mask"),
        {(LLVMOrcExecutorAddress)(uintptr_t)&rt_dropout_mask,
         {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+      {LLVMOrcLLJITMangleAndIntern(j->jit, "rt_check_finite"),
+       {(LLVMOrcExecutorAddress)(uintptr_t)&rt_check_finite,
+        {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
   };
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
-  if (!consume(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 2)), err, size)) {
+  if (!consume(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 3)), err, size)) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
     goto fail;
@@ -446,7 +554,7 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
     jm->cm = cg_layout(m, m->graphs[i]->model, &a);
-    fill_desc(jm, &a);
+    fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "%s_create", jm->cm->name);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "%s_%s", jm->cm->name, kernel_names[q]);
     k++;
@@ -457,9 +565,9 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
     return NULL;
   }
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, NULL);
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, NULL, err, size);
   char *text = NULL;
-  if (kind == CG_TEXT_LLVM_RAW || optimize(mod, tm, o ? o->opt_level : 2, err, size)) {
+  if (mod && (kind == CG_TEXT_LLVM_RAW || optimize(mod, tm, o ? o->opt_level : 2, err, size))) {
     if (kind == CG_TEXT_ASM) {
       LLVMMemoryBufferRef buf = NULL;
       char *msg = NULL;
@@ -469,8 +577,10 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
       } else {
         size_t len = LLVMGetBufferSize(buf);
         text = malloc(len + 1);
-        memcpy(text, LLVMGetBufferStart(buf), len);
-        text[len] = 0;
+        if (text) {
+          memcpy(text, LLVMGetBufferStart(buf), len);
+          text[len] = 0;
+        }
         LLVMDisposeMemoryBuffer(buf);
       }
     } else {
@@ -478,8 +588,9 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
       text = strdup(s);
       LLVMDisposeMessage(s);
     }
+    if (!text && !*err) snprintf(err, size, "out of memory");
   }
-  LLVMDisposeModule(mod);
+  if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
   arena_free(&a);
@@ -487,13 +598,6 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
 }
 
 /* ------------------------------------------------------------------ AOT */
-
-/* mkstemp makes 0600 files: give the result the mode a new file gets */
-static void usual_mode(const char *path, mode_t mode) {
-  mode_t mask = umask(0);
-  umask(mask);
-  chmod(path, mode & ~mask);
-}
 
 /* The model's tensor ids and sizes as C: MLP_H_W, MLP_SLAB_BYTES, ... */
 static void write_header(FILE *f, const JitModel *models, int n, const char *entry, const char *source) {
@@ -526,36 +630,48 @@ static void write_header(FILE *f, const JitModel *models, int n, const char *ent
       if (ti->role == NNCC_STATE) state += d->tensors[t].nbytes;
     }
     fprintf(f, "  %s_N_TENSORS = %d\n};\n", up, d->n_tensors);
+    fprintf(f, "#define %s_FINGERPRINT \"%s\"   /* graph identity: checkpoints of another graph are refused */\n", up,
+            d->fingerprint);
     fprintf(f, "#define %s_SLAB_BYTES %lldLL   /* all of one instance's memory */\n", up, (long long)d->slab_bytes);
     fprintf(f, "#define %s_PARAM_BYTES %lldLL\n#define %s_GRAD_BYTES %lldLL\n#define %s_STATE_BYTES %lldLL   /* running stats, optimizer moments, step, lr */\n",
             up, (long long)params, up, (long long)grads, up, (long long)state);
   }
 }
 
-static int write_text_atomically(const char *path, const JitModel *models, int n, const char *entry,
-                                 const char *source, char *err, size_t size) {
-  size_t len = strlen(path) + 16;
-  char *tmp = malloc(len);
-  snprintf(tmp, len, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!f) {
-    snprintf(err, size, "cannot write '%s'", path);
-    free(tmp);
-    return 1;
+static int write_header_file(const char *path, const JitModel *models, int n, const char *entry,
+                             const char *source, char *err, size_t size) {
+  rt_outfile out;
+  if (rt_out_open(&out, path, 0666, err, size)) return 1;
+  write_header(out.f, models, n, entry, source);
+  return rt_out_commit(&out, err, size);
+}
+
+/* The whole file at path (a linked library), malloc'ed. */
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap) break;
+    char *more = realloc(buf, cap * 2);
+    if (!more) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = more;
+    cap *= 2;
   }
-  write_header(f, models, n, entry, source);
-  bool ok = !ferror(f);
-  ok &= fclose(f) == 0;
-  usual_mode(tmp, 0666);
-  if (!ok || rename(tmp, path)) {
-    snprintf(err, size, "cannot write '%s'", path);
-    unlink(tmp);
-    free(tmp);
-    return 1;
+  bool bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
   }
-  free(tmp);
-  return 0;
+  *len = n;
+  return buf;
 }
 
 int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *err, size_t size) {
@@ -569,20 +685,20 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
     jm->cm = cg_layout(m, m->graphs[i]->model, &a);
-    fill_desc(jm, &a);
+    fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "nncc_%d_%s", k, kernel_names[q]);
     k++;
   }
   const char *entry = arena_printf(&a, "%s_module", lib->prefix ? lib->prefix : "nncc");
   char obj[] = "/tmp/nncc_objXXXXXX.o";
-  char *so_tmp = NULL;
+  char *so_tmp = NULL, *link_dir = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(o, err, size);
   if (!tm) goto out;
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, entry);
+  LLVMModuleRef mod = build_module(m, models, n, ctx, tm, o, entry, err, size);
   /* descriptors point at the kernels: the desc globals keep them alive */
-  bool ok = optimize(mod, tm, o ? o->opt_level : 2, err, size);
+  bool ok = mod && optimize(mod, tm, o ? o->opt_level : 2, err, size);
   int fd = ok ? mkstemps(obj, 2) : -1;
   char *msg = NULL;
   if (ok && fd < 0) {
@@ -595,49 +711,51 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
     LLVMDisposeMessage(msg);
     ok = false;
   }
-  LLVMDisposeModule(mod);
+  if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
   if (!ok) goto out;
-  /* link: the kernels and the generic runtime half (libc and libm only) */
-  size_t len = strlen(lib->so_path) + 16;
-  so_tmp = malloc(len);
-  snprintf(so_tmp, len, "%s.tmpXXXXXX", lib->so_path);
-  fd = mkstemp(so_tmp);
-  if (fd < 0) {
-    snprintf(err, size, "cannot write '%s'", lib->so_path);
+  /* link: the kernels and the generic runtime half (libc and libm only),
+   * into a private directory; the result reaches so_path by the output
+   * rules (runtime/outfile.h) */
+  const char *tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  link_dir = arena_printf(&a, "%s/nncc_linkXXXXXX", tmpdir);
+  if (!mkdtemp(link_dir)) {
+    snprintf(err, size, "cannot create a temporary directory in %s: %s", tmpdir, strerror(errno));
+    link_dir = NULL;
     goto out;
   }
-  close(fd);
+  so_tmp = arena_printf(&a, "%s/lib.so", link_dir);
   const char *cc = getenv("CC") ? getenv("CC") : "cc";
-  size_t cl = strlen(cc) + strlen(obj) + strlen(so_tmp) + strlen(lib->runtime_lib) + 128;
-  char *cmd = malloc(cl);
-  snprintf(cmd, cl, "%s -shared -o '%s' '%s' '%s' -lm 2>&1", cc, so_tmp, obj, lib->runtime_lib);
+  char *cmd = arena_printf(&a, "%s -shared -o '%s' '%s' '%s' -lm 2>&1", cc, so_tmp, obj, lib->runtime_lib);
   FILE *p = popen(cmd, "r");
   char out[512] = "";
   size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
   out[got] = 0;
   int status = p ? pclose(p) : -1;
-  free(cmd);
   if (status != 0) {
     snprintf(err, size, "linking '%s' failed: %s", lib->so_path, got ? out : "cannot run the C compiler");
-    unlink(so_tmp);
     goto out;
   }
-  if (lib->header_path && write_text_atomically(lib->header_path, models, n, entry, lib->source, err, size)) {
-    unlink(so_tmp);
+  size_t so_len = 0;
+  char *so = slurp(so_tmp, &so_len);
+  if (!so) {
+    snprintf(err, size, "cannot read the linked library '%s'", so_tmp);
     goto out;
   }
-  usual_mode(so_tmp, 0777);
-  if (rename(so_tmp, lib->so_path)) {
-    snprintf(err, size, "cannot write '%s'", lib->so_path);
-    unlink(so_tmp);
+  /* the header first: a failure then leaves the old .so and .h as a pair */
+  if (lib->header_path && write_header_file(lib->header_path, models, n, entry, lib->source, err, size)) {
+    free(so);
     goto out;
   }
+  int wrc = rt_out_write_file(lib->so_path, so, so_len, 0777, err, size);
+  free(so);
+  if (wrc) goto out;
   rc = 0;
 out:
   unlink(obj);
-  free(so_tmp);
+  if (so_tmp) unlink(so_tmp);
+  if (link_dir) rmdir(link_dir);
   arena_free(&a);
   return rc;
 }

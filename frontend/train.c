@@ -200,6 +200,12 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
         return NULL;
       }
       ds->path = resolve_path(E, p->s);
+      Value *extra = take(&c, "extra_columns", -1);  /* rows may hold columns nothing binds */
+      if (extra && extra->kind != V_BOOL) {
+        elab_error(E, c.loc, "'extra_columns' of 'csv' must be true or false");
+        return NULL;
+      }
+      ds->extra_columns = extra && extra->b;
     }
     if (!strcmp(c.fn, "idx") && !take_num(E, &c, "scale", -1, &ds->scale)) return NULL;
     for (int i = 0; i < c.n; i++) {

@@ -8,6 +8,7 @@
 #ifndef NNCC_IR_H
 #define NNCC_IR_H
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,13 +17,24 @@
 
 /* ---------------------------------------------------------------- arena */
 
+/* What a recovery point owns (errors, below): an arena, a scratch block
+ * or a cleanup, linked into the list of the recovery point that was
+ * innermost when it was made, until it is freed. */
+typedef struct NnccOwned {
+  struct NnccOwned *next, **pprev;  /* pprev: the link that points here; NULL when not listed */
+  int kind;                         /* scratch block, arena, cleanup (arena.c) */
+} NnccOwned;
+
 /* One arena per compilation owns IR, strings and diagnostics; nothing in
- * it is freed one by one. Allocation is zeroed. Exceeding the limit is a
- * fatal error (the frontend's own limits keep real programs far below). */
+ * it is freed one by one. Allocation is zeroed. Out of memory unwinds to
+ * the innermost recovery point, which frees the arena if it got its
+ * first block inside that recovery point. An Arena must not be copied
+ * once it has allocated (it is linked by address). */
 typedef struct ArenaBlock ArenaBlock;
 typedef struct Arena {
   ArenaBlock *head;  /* newest block first */
   size_t used;       /* bytes handed out, for --time-passes and limits */
+  NnccOwned own;     /* listed from its first block until arena_free */
 } Arena;
 
 void *arena_alloc(Arena *a, size_t size);
@@ -32,16 +44,85 @@ char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void arena_free(Arena *a);
+/* Takes an arena out of the recovery points' lists, so no error frees
+ * it: a result's arena that its handle frees (a jit's), or the cached
+ * prelude's, which lives as long as the process. Blocks it gets later
+ * stay out too. */
+void arena_keep(Arena *a);
 #define ARENA_NEW(a, T) ((T *)arena_alloc((a), sizeof(T)))
 #define ARENA_ARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
 
-/* Internal-error assertion: always on, prints where and aborts. User
- * errors never take this path; they go to a Diag. */
+/* Scratch memory that a pass frees itself (maps, worklists, buffers):
+ * malloc/calloc/realloc/free that never return NULL. Out of memory
+ * unwinds, and the recovery point frees every block made inside it that
+ * is still live, so a pass needs no cleanup path. Free only with
+ * nncc_free; never hand such a block to a caller that calls free(). */
+void *nncc_malloc(size_t size);
+void *nncc_calloc(size_t n, size_t size);
+void *nncc_realloc(void *p, size_t size);
+void nncc_free(void *p);
+/* calloc for a handle that outlives the compilation and its owner frees
+ * with free() (a jit): NULL on failure, no unwinding, but counted by the
+ * fault injection below like every nncc allocation. */
+void *nncc_calloc_or_null(size_t n, size_t size);
+
+/* --------------------------------------------------------------- errors */
+
+/* Out of memory and internal errors unwind (longjmp) to the innermost
+ * recovery point of the thread, which gets the message; library code
+ * never exits. A recovery point (the compile entry points: libnncc,
+ * cg_jit_new, cg_emit_text, cg_write_library, the driver's main) is:
+ *
+ *   NnccCatch rp;
+ *   nncc_catch_push(&rp);
+ *   if (setjmp(rp.jmp)) { ... rp.msg says why; rp is popped ... }
+ *   else { ...; nncc_catch_pop(&rp); }
+ *
+ * Before the jump, everything rp owns is freed: scratch blocks and
+ * arenas that got their first block inside it (an arena declared outside
+ * is then empty, and arena_free on it a no-op). Locals of the function
+ * holding rp that change after setjmp and are read after the jump must
+ * be volatile (C11 7.13.2.1); the entry points keep such state in
+ * objects reached through pointers. On a normal pop what rp still owns
+ * passes to the enclosing recovery point. */
+typedef struct NnccCatch {
+  jmp_buf jmp;
+  struct NnccCatch *prev;  /* the enclosing recovery point, or NULL */
+  NnccOwned *owned;        /* newest first */
+  char msg[256];           /* "out of memory", "internal error: ..." */
+} NnccCatch;
+void nncc_catch_push(NnccCatch *c);
+void nncc_catch_pop(NnccCatch *c);  /* no-op when c was already popped by an error */
+/* What is neither an arena nor scratch but must not outlive an error -
+ * a memstream open while the printer writes into it: push registers
+ * fn(arg), which an error runs (newest first, like the rest of what the
+ * recovery point owns); pop unregisters it on the normal path. c lives
+ * in the caller's frame. */
+typedef struct NnccCleanup {
+  NnccOwned own;
+  void (*fn)(void *arg);
+  void *arg;
+} NnccCleanup;
+void nncc_cleanup_push(NnccCleanup *c, void (*fn)(void *arg), void *arg);
+void nncc_cleanup_pop(NnccCleanup *c);
+/* Unwinds to the innermost recovery point with the message. With none
+ * (an embedder calling compiler internals without one), prints it and
+ * aborts. */
+_Noreturn void nncc_raise(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define NNCC_OOM() nncc_raise("out of memory")
+
+/* Fault injection (tests): the n-th allocation nncc makes from now on
+ * (0: the next; arena blocks and scratch blocks, on this thread) fails
+ * as if malloc had returned NULL; n < 0 disarms. Returns what was left
+ * of the previous countdown: -1 when none was armed or it has fired. */
+long nncc_alloc_fail_after(long n);
+
+/* Internal-error assertion: always on, prints where and aborts - for
+ * broken invariants only. User errors never take this path; they go to
+ * a Diag. */
 #define NNCC_ASSERT(c)                                                      \
   ((c) ? (void)0 : nncc_assert_fail(#c, __FILE__, __LINE__))
 _Noreturn void nncc_assert_fail(const char *cond, const char *file, int line);
-_Noreturn void nncc_fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------- diagnostics */
 
@@ -222,6 +303,8 @@ typedef struct Graph {
   int n_nodes, cap_nodes;
   int max_nodes;             /* expansion limit; 0 = none */
   int n_kernels;             /* fused kernels (Node.kernel), 0 before fuse */
+  const char *fingerprint;   /* 16 hex digits set by the fingerprint pass
+                                (passes/fingerprint.c), or NULL before it */
 } Graph;
 
 /* ------------------------------------------------------- train blocks */
@@ -239,6 +322,7 @@ typedef struct DataSpec {
   const char **bind_path; /* idx/npy: file, resolved against the .nn dir */
   int64_t *bind_col_lo, *bind_col_hi;  /* csv: columns [lo, hi) */
   double scale;           /* idx: pixel scale (1 when not given) */
+  bool extra_columns;     /* csv: rows may have more fields than the bindings use */
   int64_t n;              /* synthetic: sample count */
   int64_t classes;        /* spiral */
   double lo, hi;          /* sine */
@@ -333,7 +417,7 @@ bool ir_kernel_row_loss(const Node *anchor, const Node *n);
 /* For every node: whether a kernel member's value must be stored - it has
  * a role, a user outside its kernel, or it is a matmul anchor (the
  * epilogue reads it back; a conv likewise); false for nodes outside
- * kernels. malloc'ed. */
+ * kernels. Scratch: nncc_free it. */
 bool *ir_kernel_stores(const Graph *g);
 
 /* ------------------------------------------------- printer and reader */

@@ -39,6 +39,7 @@ bool pass_infer_shapes(Graph *g, Diag *d);  /* re-derive and check every type */
 bool pass_lower(Module *m, Diag *d);        /* NAME (evaluation) and NAME.train graphs */
 bool pass_autodiff(Module *m, Diag *d);     /* backward of every training graph */
 bool pass_optimizer(Module *m, Diag *d);    /* the optimizer step as update nodes */
+bool pass_fingerprint(Module *m, Diag *d);  /* Graph.fingerprint: identity for checkpoints */
 bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss */
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
 bool pass_fuse(Graph *g, Diag *d);          /* group nodes into fused kernels; reschedule */
@@ -46,7 +47,7 @@ bool pass_fuse(Graph *g, Diag *d);          /* group nodes into fused kernels; r
 /* The ABI entries that compute each node of g (the nodes their roots -
  * outputs; loss and gradients; assign; update - need), limited to the
  * entries g serves: forward and evaluate run an evaluation graph,
- * backward and train_step a training graph. malloc'ed, one per node. */
+ * backward and train_step a training graph. Scratch (nncc_free), one per node. */
 enum { ENTRY_FORWARD = 1, ENTRY_EVALUATE = 2, ENTRY_BACKWARD = 4, ENTRY_TRAIN_STEP = 8 };
 unsigned *pass_entry_masks(const Graph *g);
 

@@ -10,6 +10,8 @@
  *   lower      split each model into NAME (evaluation) and NAME.train
  *              (training), rewriting batch_norm, layer_norm and dropout
  *              into ordinary ops for their mode
+ *   fingerprint  hash the lowered graphs and the train block into
+ *              Graph.fingerprint (checkpoints and libraries carry it)
  *   autodiff   append the backward pass to every training graph
  *   optimizer  append the optimizer step (update nodes) to it
  *   fold       fold ops on constants into constants
@@ -28,6 +30,7 @@ static const Pass passes[] = {
     {"shapes", pass_infer_shapes, NULL, "re-derive and check every node's type"},
     {"reach", pass_check_reach, NULL, "warn about parameters that cannot reach the loss"},
     {"lower", NULL, pass_lower, "make evaluation and training graphs; lower mode-dependent ops"},
+    {"fingerprint", NULL, pass_fingerprint, "record each model's graph fingerprint (checkpoint identity)"},
     {"autodiff", NULL, pass_autodiff, "append the backward pass (reverse-mode autodiff)"},
     {"optimizer", NULL, pass_optimizer, "append the optimizer update"},
     {"fold", pass_fold, NULL, "fold constant expressions"},
@@ -73,11 +76,12 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
         if (!passes[p].run(m->graphs[gi], d)) ok = false;
     }
     ms[p] += now_ms() - t0;
+    /* a pass's bug, reported like a compile error: an embedder gets it back */
     for (int gi = 0; gi < m->n_graphs && o->verify_each && ok; gi++)
-      if (ir_verify(m->graphs[gi], stderr)) {
-        fprintf(stderr, "nncc: internal error: graph '%s' does not verify after pass '%s'\n",
+      if (ir_verify(m->graphs[gi], d->out)) {
+        fprintf(d->out, "nncc: internal error: graph '%s' does not verify after pass '%s'\n",
                 m->graphs[gi]->name, passes[p].name);
-        abort();
+        ok = false;
       }
     if (ok && (o->print_after_all || (o->print_after && !strcmp(o->print_after, passes[p].name)))) {
       fprintf(out, "# *** IR after %s ***\n", passes[p].name);

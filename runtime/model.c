@@ -27,7 +27,7 @@ enum {
   RT_ERR_ARG = 1,        /* NULL model, bad index, unknown or invalid hyperparameter */
   RT_ERR_INPUT = 2,      /* an i32 input (a label) outside [0, label_bound) */
   RT_ERR_NO_LOSS = 3,    /* evaluate/backward/train_step on a model without a loss */
-  RT_ERR_NONFINITE = 4,  /* the loss came out nan or inf */
+  RT_ERR_NONFINITE = 4,  /* the loss came out nan or inf; with check_numerics, any value */
   RT_ERR_CHECKPOINT = 5, /* save or load failed (message from safetensors.c) */
   RT_ERR_NOMEM = 6,      /* a temporary buffer could not be allocated */
 };
@@ -195,6 +195,45 @@ static int check_inputs(nncc_model *m) {
  * step reported is train:step as it was before the call (the number of
  * updates done so far); a train_step with a non-finite loss has already
  * applied its update, which the caller may undo by loading a checkpoint. */
+/* ------------------------------------------------------ check_numerics */
+
+void rt_check_finite(const float *p, int64_t n, int32_t index, int32_t *slot) {
+  for (int64_t k = 0; k < n; k++)
+    if (!isfinite(p[k])) {
+      int32_t code = 2 * index + (isinf(p[k]) ? 1 : 0);
+      if (code < *slot) *slot = code;
+      return;
+    }
+}
+
+/* Runs kernel k; with check_numerics, fails the call naming the first
+ * node that produced a nan or inf (model.h). The message says "at step
+ * N" where the model has a step counter. */
+static int run_checked(nncc_model *m, rt_kernel k, bool has_step, double step) {
+  const rt_model_desc *d = m->desc;
+  /* on when there is a node table: a zeroed descriptor leaves it off */
+  int32_t *slot = d->nodes && d->numerics_offset >= 0 ? (int32_t *)(m->slab + d->numerics_offset) : NULL;
+  if (slot) *slot = INT32_MAX;
+  k(m->slab);
+  if (!slot || *slot == INT32_MAX) return RT_OK;
+  int32_t index = *slot / 2;
+  const char *what = *slot % 2 ? "inf" : "nan";
+  char node[160] = "an unknown node", at[32] = "";
+  if (d->nodes && index >= 0 && index < d->n_nodes) {
+    const rt_node_desc *n = &d->nodes[index];
+    const char *src = d->source && d->source[0] ? d->source : NULL;
+    char loc[96] = "";
+    if (n->line > 0 && src) snprintf(loc, sizeof loc, ", %s:%d:%d", src, (int)n->line, (int)n->col);
+    else if (n->line > 0) snprintf(loc, sizeof loc, ", line %d:%d", (int)n->line, (int)n->col);
+    if (n->name && n->name[0])
+      snprintf(node, sizeof node, "'%s' (%s%s%s)", n->name, n->op, loc, n->backward ? ", backward pass" : "");
+    else
+      snprintf(node, sizeof node, "%%%d (%s%s%s)", (int)n->id, n->op, loc, n->backward ? ", backward pass" : "");
+  }
+  if (has_step) snprintf(at, sizeof at, " at step %.15g", step);
+  return fail(m, RT_ERR_NONFINITE, "non-finite value (%s) first produced by %s%s", what, node, at);
+}
+
 static int run_loss_kernel(nncc_model *m, rt_kernel k) {
   if (!m) return RT_ERR_ARG;
   const rt_model_desc *d = m->desc;
@@ -203,7 +242,8 @@ static int run_loss_kernel(nncc_model *m, rt_kernel k) {
   if (rc) return rc;
   bool has_step = index_ok(m, d->step_index);
   double step = has_step ? scalar_get(m, d->step_index) : 0;
-  k(m->slab);
+  rc = run_checked(m, k, has_step, step);
+  if (rc) return rc;
   if (!index_ok(m, d->loss_index)) return RT_OK;
   float loss = *(const float *)ptr_of(m, d->loss_index);
   if (isfinite(loss)) return RT_OK;
@@ -219,8 +259,8 @@ static int model_forward(nncc_model *m) {
     return fail(m, RT_ERR_ARG, "model '%s' has no forward kernel", model_name(m->desc));
   int rc = check_inputs(m);
   if (rc) return rc;
-  m->desc->forward(m->slab);
-  return RT_OK;
+  bool has_step = index_ok(m, m->desc->step_index);
+  return run_checked(m, m->desc->forward, has_step, has_step ? scalar_get(m, m->desc->step_index) : 0);
 }
 
 static int model_evaluate(nncc_model *m) {
@@ -290,48 +330,86 @@ static rt_st_tensor *persistent_tensors(const nncc_model *m, int *n) {
   return t;
 }
 
-static int model_save(const nncc_model *m, const char *path) {
+int rt_model_save_meta(const nncc_model *m, const char *path, const rt_st_meta *meta, int n_meta) {
   if (!m) return RT_ERR_ARG;
   if (!path) return fail(m, RT_ERR_ARG, "checkpoint path is NULL");
   int n;
   rt_st_tensor *t = persistent_tensors(m, &n);
-  if (!t) return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
+  rt_st_meta *all = malloc(sizeof *all * ((size_t)n_meta + 1));
+  if (!t || !all) {
+    free(t);
+    free(all);
+    return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
+  }
+  int k = 0;
+  if (m->desc->fingerprint && m->desc->fingerprint[0]) all[k++] = (rt_st_meta){"fingerprint", m->desc->fingerprint};
+  for (int i = 0; i < n_meta; i++)
+    if (meta[i].key && strcmp(meta[i].key, "fingerprint")) all[k++] = meta[i];
   char err[sizeof m->last_error] = "";
-  int rc = rt_st_save(path, model_name(m->desc), t, n, err, sizeof err);
+  int rc = rt_st_save_meta(path, model_name(m->desc), all, k, t, n, err, sizeof err);
   free(t);
+  free(all);
   if (rc) return fail(m, RT_ERR_CHECKPOINT, "%s", err[0] ? err : "cannot write checkpoint");
   return RT_OK;
 }
 
-/* Reads into a temporary copy and copies into the slab only when the
- * whole file was good: a failed load leaves the model untouched, even if
- * the reader failed halfway. */
-static int model_load(nncc_model *m, const char *path) {
-  if (!m) return RT_ERR_ARG;
-  if (!path) return fail(m, RT_ERR_ARG, "checkpoint path is NULL");
+static int model_save(const nncc_model *m, const char *path) {
+  return rt_model_save_meta(m, path, NULL, 0);
+}
+
+/* A temporary copy of the persistent tensors: t[k].data points into the
+ * returned buffer, in the order persistent_tensors() lists them. */
+static char *staging_buffer(const nncc_model *m, rt_st_tensor *t) {
   const rt_model_desc *d = m->desc;
-  int n;
-  rt_st_tensor *t = persistent_tensors(m, &n);
-  if (!t) return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
   size_t total = 0;
   for (int32_t i = 0; i < d->n_tensors; i++)
     if (d->tensors[i].persistent) total += (size_t)d->tensors[i].nbytes;
   char *tmp = malloc(total ? total : 1);
-  if (!tmp) {
-    free(t);
-    return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
-  }
-  /* the same order persistent_tensors() listed them in */
+  if (!tmp) return NULL;
   size_t at = 0;
   for (int32_t i = 0, k = 0; i < d->n_tensors; i++) {
     if (!d->tensors[i].persistent) continue;
     t[k++].data = tmp + at;
     at += (size_t)d->tensors[i].nbytes;
   }
+  return tmp;
+}
+
+/* Reads into a temporary copy and copies into the slab only when the
+ * whole file was good: a failed load leaves the model untouched, even if
+ * the reader failed halfway. What must agree, in the order it is
+ * checked: the model name, the tensor list (names, dtypes, shapes), the
+ * graph fingerprint. */
+static int model_load(nncc_model *m, const char *path) {
+  if (!m) return RT_ERR_ARG;
+  if (!path) return fail(m, RT_ERR_ARG, "checkpoint path is NULL");
+  const rt_model_desc *d = m->desc;
+  int n;
+  rt_st_tensor *t = persistent_tensors(m, &n);
+  char *tmp = t ? staging_buffer(m, t) : NULL;
+  if (!tmp) {
+    free(t);
+    return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
+  }
   char err[sizeof m->last_error] = "";
-  int rc = rt_st_load(path, model_name(d), t, n, err, sizeof err);
+  rt_st_meta_list meta;
+  int rc = rt_st_load_meta(path, model_name(d), t, n, &meta, err, sizeof err);
+  const char *want = d->fingerprint ? d->fingerprint : "";
+  if (rc == 0 && want[0]) {
+    const char *have = rt_st_meta_get(&meta, "fingerprint");
+    if (!have) {
+      rc = 1;
+      snprintf(err, sizeof err, "%s: the checkpoint has no graph fingerprint (written by another tool or an "
+               "older nncc): it cannot be told from another graph with the same tensors", path);
+    } else if (strcmp(have, want)) {
+      rc = 1;
+      snprintf(err, sizeof err, "%s: a checkpoint of another graph of model '%s': the tensors agree, the graph "
+               "or its training setup differs (fingerprint %.32s, this model's is %s)", path, model_name(d), have, want);
+    }
+  }
+  rt_st_meta_free(&meta);
   if (rc == 0) {
-    at = 0;
+    size_t at = 0;
     for (int32_t i = 0; i < d->n_tensors; i++) {
       if (!d->tensors[i].persistent) continue;
       memcpy(ptr_of(m, i), tmp + at, (size_t)d->tensors[i].nbytes);
@@ -341,6 +419,64 @@ static int model_load(nncc_model *m, const char *path) {
   free(tmp);
   free(t);
   if (rc) return fail(m, RT_ERR_CHECKPOINT, "%s", err[0] ? err : "cannot read checkpoint");
+  return RT_OK;
+}
+
+/* An optimizer or trainer state is named PARAM:SLOT or train:NAME. */
+static bool is_training_state(const nncc_tensor_info *t) {
+  return t->role == NNCC_STATE && strchr(t->name, ':');
+}
+
+int rt_model_load_weights(nncc_model *m, const char *path, int *n_loaded) {
+  if (!m) return RT_ERR_ARG;
+  if (!path) return fail(m, RT_ERR_ARG, "checkpoint path is NULL");
+  const rt_model_desc *d = m->desc;
+  int n;
+  rt_st_tensor *t = persistent_tensors(m, &n);
+  char *tmp = t ? staging_buffer(m, t) : NULL;
+  bool *required = calloc((size_t)n + 1, sizeof *required), *found = calloc((size_t)n + 1, sizeof *found);
+  if (!tmp || !required || !found) {
+    free(t);
+    free(tmp);
+    free(required);
+    free(found);
+    return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
+  }
+  /* params must all be there; running statistics are taken when present;
+   * optimizer moments and train:* stay as create() made them */
+  int k = 0, loaded = 0;
+  for (int32_t i = 0; i < d->n_tensors; i++)
+    if (d->tensors[i].persistent) {
+      const nncc_tensor_info *info = &d->infos[i];
+      required[k] = info->role == NNCC_PARAM;
+      if (is_training_state(info)) t[k].name = NULL;  /* never read */
+      k++;
+    }
+  /* drop the training states from the request */
+  int w = 0;
+  for (int r = 0; r < n; r++)
+    if (t[r].name) {
+      t[w] = t[r];
+      required[w] = required[r];
+      w++;
+    }
+  char err[sizeof m->last_error] = "";
+  int rc = rt_st_load_some(path, t, w, required, found, err, sizeof err);
+  if (rc == 0)
+    for (int r = 0; r < w; r++) {
+      if (!found[r]) continue;
+      int32_t i = -1;
+      for (int32_t q = 0; q < d->n_tensors && i < 0; q++)
+        if (d->tensors[q].persistent && !strcmp(d->infos[q].name, t[r].name)) i = q;
+      memcpy(ptr_of(m, i), t[r].data, (size_t)d->tensors[i].nbytes);
+      loaded++;
+    }
+  free(tmp);
+  free(t);
+  free(required);
+  free(found);
+  if (rc) return fail(m, RT_ERR_CHECKPOINT, "%s", err[0] ? err : "cannot read checkpoint");
+  if (n_loaded) *n_loaded = loaded;
   return RT_OK;
 }
 
@@ -374,4 +510,5 @@ void rt_model_api_fill(nncc_model_api *api, const rt_model_desc *d,
   api->save = model_save;
   api->load = model_load;
   api->last_error = model_last_error;
+  api->fingerprint = d->fingerprint ? d->fingerprint : "";
 }

@@ -31,6 +31,15 @@ typedef struct rt_tensor_desc {
   int32_t persistent;   /* saved in checkpoints: params and states */
 } rt_tensor_desc;
 
+/* A node of the compiled graphs, for --check-numerics messages. */
+typedef struct rt_node_desc {
+  const char *name;     /* the bound name ("h"), "" if none */
+  const char *op;       /* "log" */
+  int32_t id;           /* the node's id in its graph (--emit=fused) */
+  int32_t line, col;    /* of the .nn token that made it; line 0: none */
+  int32_t backward;     /* made by autodiff or the optimizer, not the forward pass */
+} rt_node_desc;
+
 typedef struct rt_model_desc {
   const char *name;
   int32_t n_tensors;
@@ -45,6 +54,16 @@ typedef struct rt_model_desc {
   int32_t lr_index;               /* the state train:lr, or -1 */
   int32_t step_index;             /* the state train:step, or -1 */
   int32_t total_steps_index;      /* the state train:total_steps, or -1 */
+  const char *fingerprint;        /* the graph fingerprint (passes/fingerprint.c), "" if none */
+  /* check_numerics (CgOptions): every kernel checks each f32 value it
+   * computes and keeps in numerics_offset's int32 the least code
+   * 2 * (node index) + (1 for inf, 0 for nan) of a non-finite one, or
+   * INT32_MAX; node index = id in the evaluation graph, or the
+   * evaluation graph's node count + id in the training graph. */
+  int64_t numerics_offset;        /* byte offset of that int32, or -1 */
+  const rt_node_desc *nodes;      /* by node index; NULL: nothing is checked */
+  const char *source;             /* the .nn file named in messages, "" if unknown */
+  int32_t n_nodes;                /* entries of nodes */
 } rt_model_desc;
 
 /* Allocates the slab (64-byte aligned, zeroed) and initializes every param
@@ -55,6 +74,20 @@ nncc_model *rt_model_create(const rt_model_desc *d, uint64_t seed);
  * model's own thunk (it alone knows the descriptor). */
 void rt_model_api_fill(nncc_model_api *api, const rt_model_desc *d,
                        nncc_model *(*create)(uint64_t seed));
+
+/* save() with more __metadata__ entries (the trainer's run state); the
+ * fingerprint is always written. Returns the ABI's error codes. */
+struct rt_st_meta;
+int rt_model_save_meta(const nncc_model *m, const char *path, const struct rt_st_meta *meta, int n_meta);
+/* Weights only (--init-from, --load-weights): every PARAM by name, dtype
+ * and shape, running statistics (states without ':') when present; the
+ * model name, the fingerprint, optimizer moments and train:* of the file
+ * are ignored. *n_loaded counts the tensors read. */
+int rt_model_load_weights(nncc_model *m, const char *path, int *n_loaded);
+
+/* Generated code under check_numerics: if p[0..n) holds a nan or inf,
+ * lowers *slot to 2 * index + (the first such is inf). */
+void rt_check_finite(const float *p, int64_t n, int32_t index, int32_t *slot);
 
 /* The descriptor behind a model instance. */
 const rt_model_desc *rt_model_desc_of(const nncc_model *m);

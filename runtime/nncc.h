@@ -42,6 +42,9 @@ typedef struct nncc_model_api {
   int (*save)(const nncc_model *, const char *path);           /* safetensors */
   int (*load)(nncc_model *, const char *path);
   const char *(*last_error)(const nncc_model *);
+  /* appended after SPEC's fixed order: */
+  const char *fingerprint;  /* 16 hex digits: the model's graph and training setup
+                               (checkpoints carry it; load refuses another's) */
 } nncc_model_api;
 
 /* Exported by every compiled library (prefix changeable with --prefix). */

@@ -4,7 +4,8 @@
  *   of 8 | data: each tensor's little-endian bytes at data_offsets
  *   [begin, end), relative to the start of the data.
  *
- * Saving writes PATH.tmpXXXXXX beside PATH and renames it over PATH, so
+ * Saving goes through outfile.h: a temporary beside PATH renamed over it
+ * (a device or FIFO is written in place, a symlink's target replaced), so
  * a failed save leaves the old checkpoint as it was. Loading reads the
  * whole file, parses the header with the small JSON parser below, checks
  * every entry against the model, and only then copies data into the
@@ -13,6 +14,7 @@
  * Linked into every generated library: libc only. */
 #include "runtime/safetensors.h"
 #include "runtime/util.h"
+#include "runtime/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,49 +152,26 @@ static void buf_json_string(Buf *b, const char *s) {
   buf_put(b, "\"", 1);
 }
 
-/* Creates PATH.tmpXXXXXX exclusively. mkstemp would do, but it creates
- * mode 0600; open(O_EXCL) with 0666 lets the umask decide, as for any
- * file the user writes. */
-static int create_temp(const char *path, char **tmp_out) {
-  static const char letters[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 11);
-  if (!tmp) {
-    errno = ENOMEM;
-    return -1;
-  }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-               ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&ts;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;  /* LCG step */
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 4);
-    for (int k = 0; k < 6; k++) tmp[len + 4 + k] = letters[(x >> (16 + 6 * k)) % 62];
-    tmp[len + 10] = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      *tmp_out = tmp;
-      return fd;
-    }
-    if (errno != EEXIST) break;
-  }
-  int e = errno;
-  free(tmp);
-  errno = e;
-  return -1;
-}
-
 int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n, char *err,
                size_t err_size) {
+  return rt_st_save_meta(path, model, NULL, 0, t, n, err, err_size);
+}
+
+int rt_st_save_meta(const char *path, const char *model, const rt_st_meta *meta, int n_meta,
+                    const rt_st_tensor *t, int n, char *err, size_t err_size) {
   if (!path) return rt_fail(err, err_size, "checkpoint: no path");
   if (n < 0 || (n > 0 && !t)) return rt_fail(err, err_size, "%s: no tensors", path);
   /* the header, with offsets in the order given */
   Buf h = {0};
   buf_put(&h, "{\"__metadata__\":{\"format\":\"nncc\",\"model\":", 41);
   buf_json_string(&h, model ? model : "");
+  for (int i = 0; i < n_meta; i++) {
+    if (!meta[i].key || !meta[i].value || !strcmp(meta[i].key, "format") || !strcmp(meta[i].key, "model")) continue;
+    buf_put(&h, ",", 1);
+    buf_json_string(&h, meta[i].key);
+    buf_put(&h, ":", 1);
+    buf_json_string(&h, meta[i].value);
+  }
   buf_put(&h, "}", 1);
   int64_t offset = 0;
   for (int i = 0; i < n; i++) {
@@ -227,50 +206,32 @@ int rt_st_save(const char *path, const char *model, const rt_st_tensor *t, int n
     return rt_fail(err, err_size, "%s: out of memory", path);
   }
 
-  char *tmp = NULL;
-  int fd = create_temp(path, &tmp);
-  if (fd < 0) {
+  rt_outfile out;
+  if (rt_out_open(&out, path, 0666, err, err_size)) {
     free(h.s);
-    return rt_fail(err, err_size, "%s: cannot create a temporary file: %s", path, strerror(errno));
-  }
-  FILE *f = fdopen(fd, "wb");
-  int e = 0;
-  if (!f) {
-    e = errno;
-    close(fd);
-  } else {
-    errno = 0;  /* so that a failed fwrite's reason is its own */
-    unsigned char size[8];
-    for (int k = 0; k < 8; k++) size[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
-    bool ok = fwrite(size, 1, 8, f) == 8 && fwrite(h.s, 1, h.len, f) == h.len;
-    unsigned char chunk[1 << 14];
-    for (int i = 0; i < n && ok; i++) {
-      int64_t bytes = tensor_bytes(&t[i]);
-      for (int64_t at = 0; at < bytes && ok; at += (int64_t)sizeof chunk) {
-        size_t m = bytes - at < (int64_t)sizeof chunk ? (size_t)(bytes - at) : sizeof chunk;
-        copy_le32(chunk, (const char *)t[i].data + at, m);
-        ok = fwrite(chunk, 1, m, f) == m;
-      }
-    }
-    if (ok) ok = fflush(f) == 0;
-    if (!ok) e = errno ? errno : EIO;
-    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-  }
-  free(h.s);
-  if (!e && rename(tmp, path) != 0) {
-    e = errno;
-    unlink(tmp);
-    rt_fail(err, err_size, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
-    free(tmp);
     return 1;
   }
-  if (e) {
-    unlink(tmp);
-    free(tmp);
+  FILE *f = out.f;
+  errno = 0;  /* so that a failed fwrite's reason is its own */
+  unsigned char size[8];
+  for (int k = 0; k < 8; k++) size[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
+  bool ok = fwrite(size, 1, 8, f) == 8 && fwrite(h.s, 1, h.len, f) == h.len;
+  unsigned char chunk[1 << 14];
+  for (int i = 0; i < n && ok; i++) {
+    int64_t bytes = tensor_bytes(&t[i]);
+    for (int64_t at = 0; at < bytes && ok; at += (int64_t)sizeof chunk) {
+      size_t m = bytes - at < (int64_t)sizeof chunk ? (size_t)(bytes - at) : sizeof chunk;
+      copy_le32(chunk, (const char *)t[i].data + at, m);
+      ok = fwrite(chunk, 1, m, f) == m;
+    }
+  }
+  free(h.s);
+  if (!ok) {
+    int e = errno ? errno : EIO;
+    rt_out_abort(&out);
     return rt_fail(err, err_size, "%s: cannot write: %s", path, strerror(e));
   }
-  free(tmp);
-  return 0;
+  return rt_out_commit(&out, err, err_size);
 }
 
 /* ========================================================= JSON parser */
@@ -658,12 +619,23 @@ static int entry_cmp_begin(const void *a, const void *b) {
 /* Reads the whole file into *buf (size *size). */
 static int read_file(const char *path, unsigned char **buf, uint64_t *size, char *err,
                      size_t err_size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; what is not
+   * a regular file is refused before anything blocks on it */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return rt_fail(err, err_size, "%s: not a regular file", path);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return rt_fail(err, err_size, "%s: not a regular file%s", path,
+                   S_ISFIFO(st.st_mode) ? " (a FIFO)" : S_ISDIR(st.st_mode) ? " (a directory)" : "");
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    int e = errno;
+    close(fd);
+    return rt_fail(err, err_size, "%s: cannot open: %s", path, strerror(e));
   }
   if ((uint64_t)st.st_size > MAX_FILE) {
     fclose(f);
@@ -694,8 +666,8 @@ static int read_file(const char *path, unsigned char **buf, uint64_t *size, char
  * __metadata__, sorted by name. `data_len` is the size of the data. */
 static int check_header(const char *path, const char *model, const JVal *root,
                         uint64_t data_len, const rt_st_tensor *t, int n, Entry *entries,
-                        const int *order, int n_order, int *match, char *err,
-                        size_t err_size) {
+                        const int *order, int n_order, int *match, const bool *required,
+                        bool *found, char *err, size_t err_size) {
   char a[68], b[68];
   const JVal *meta = NULL;
   /* form of every entry, before anything is compared */
@@ -760,8 +732,15 @@ static int check_header(const char *path, const char *model, const JVal *root,
       if (cmp_jstr(&root->keys[order[mid]], &want) < 0) lo = mid + 1;
       else hi = mid;
     }
-    if (lo == n_order || cmp_jstr(&root->keys[order[lo]], &want))
+    if (lo == n_order || cmp_jstr(&root->keys[order[lo]], &want)) {
+      if (found && !required[i]) {  /* a partial load may go without it */
+        found[i] = false;
+        match[i] = -1;
+        continue;
+      }
       return rt_fail(err, err_size, "%s: no tensor '%s'", path, t[i].name);
+    }
+    if (found) found[i] = true;
     Entry *e = &entries[order[lo]];
     e->used = true;
     match[i] = order[lo];
@@ -778,7 +757,7 @@ static int check_header(const char *path, const char *model, const JVal *root,
                   shape_str(t[i].shape, t[i].rank, s2, sizeof s2));
     }
   }
-  for (int k = 0; k < n_order; k++)
+  for (int k = 0; k < n_order && !found; k++)  /* a partial load ignores the rest */
     if (!entries[order[k]].used)
       return rt_fail(err, err_size, "%s: unexpected tensor '%s'", path,
                   show(root->keys[order[k]].s, root->keys[order[k]].len, a));
@@ -814,8 +793,87 @@ static int read_header(const char *path, const unsigned char *buf, uint64_t size
   return 0;
 }
 
+/* The __metadata__ object of a parsed header as a list (malloc'ed). */
+static int collect_meta(const char *path, const JVal *root, rt_st_meta_list *out, char *err, size_t err_size) {
+  memset(out, 0, sizeof *out);
+  const JVal *meta = jget(root, "__metadata__");
+  if (!meta || meta->kind != J_OBJ || meta->n == 0) return 0;
+  size_t bytes = 0;
+  for (int k = 0; k < meta->n; k++) bytes += meta->keys[k].len + meta->items[k].str.len + 2;
+  out->items = calloc((size_t)meta->n, sizeof *out->items);
+  out->store = malloc(bytes);
+  if (!out->items || !out->store) {
+    rt_st_meta_free(out);
+    return rt_fail(err, err_size, "%s: out of memory", path);
+  }
+  char *p = out->store;
+  for (int k = 0; k < meta->n; k++) {
+    const JStr *key = &meta->keys[k], *val = &meta->items[k].str;
+    memcpy(p, key->s, key->len);
+    p[key->len] = 0;
+    out->items[k].key = p;
+    p += key->len + 1;
+    memcpy(p, val->s, val->len);
+    p[val->len] = 0;
+    out->items[k].value = p;
+    p += val->len + 1;
+  }
+  out->n = meta->n;
+  return 0;
+}
+
+void rt_st_meta_free(rt_st_meta_list *l) {
+  free(l->items);
+  free(l->store);
+  memset(l, 0, sizeof *l);
+}
+
+const char *rt_st_meta_get(const rt_st_meta_list *l, const char *key) {
+  for (int k = 0; l && k < l->n; k++)
+    if (!strcmp(l->items[k].key, key)) return l->items[k].value;
+  return NULL;
+}
+
+int rt_st_read_meta(const char *path, rt_st_meta_list *out, char *err, size_t err_size) {
+  memset(out, 0, sizeof *out);
+  unsigned char *buf = NULL;
+  uint64_t size = 0, hlen = 0;
+  if (read_file(path, &buf, &size, err, err_size)) return 1;
+  JVal root = {0};
+  int rc = read_header(path, buf, size, &root, &hlen, err, err_size);
+  if (!rc) {
+    const JVal *meta = jget(&root, "__metadata__");
+    bool ok = !meta || meta->kind == J_OBJ;
+    for (int m = 0; ok && meta && m < meta->n; m++) ok = meta->items[m].kind == J_STR;
+    rc = ok ? collect_meta(path, &root, out, err, err_size)
+            : rt_fail(err, err_size, "%s: bad header: __metadata__ must map strings to strings", path);
+  }
+  jfree(&root);
+  free(buf);
+  return rc;
+}
+
 int rt_st_load(const char *path, const char *model, rt_st_tensor *t, int n, char *err,
                size_t err_size) {
+  return rt_st_load_meta(path, model, t, n, NULL, err, err_size);
+}
+
+static int load(const char *path, const char *model, rt_st_tensor *t, int n, const bool *required, bool *found,
+                rt_st_meta_list *meta, char *err, size_t err_size);
+
+int rt_st_load_meta(const char *path, const char *model, rt_st_tensor *t, int n, rt_st_meta_list *meta,
+                    char *err, size_t err_size) {
+  return load(path, model, t, n, NULL, NULL, meta, err, err_size);
+}
+
+int rt_st_load_some(const char *path, rt_st_tensor *t, int n, const bool *required, bool *found, char *err,
+                    size_t err_size) {
+  return load(path, NULL, t, n, required, found, NULL, err, err_size);
+}
+
+static int load(const char *path, const char *model, rt_st_tensor *t, int n, const bool *required, bool *found,
+                rt_st_meta_list *meta, char *err, size_t err_size) {
+  if (meta) memset(meta, 0, sizeof *meta);
   if (!path) return rt_fail(err, err_size, "checkpoint: no path");
   if (n < 0 || (n > 0 && !t)) return rt_fail(err, err_size, "%s: no tensors", path);
   for (int i = 0; i < n; i++)
@@ -849,11 +907,13 @@ int rt_st_load(const char *path, const char *model, rt_st_tensor *t, int n, char
       if (!(key->len == 12 && !memcmp(key->s, "__metadata__", 12))) order[n_order++] = sorted[k];
     }
     rc = check_header(path, model, &root, size - 8 - hlen, t, n, entries, order, n_order, match,
-                      err, err_size);
+                      required, found, err, err_size);
   }
+  if (!rc && meta) rc = collect_meta(path, &root, meta, err, err_size);
   if (!rc) {  /* everything checked: now copy */
     const unsigned char *data = buf + 8 + hlen;
     for (int i = 0; i < n; i++) {
+      if (match[i] < 0) continue;  /* absent from a partial load */
       const Entry *e = &entries[match[i]];
       copy_le32(t[i].data, data + e->begin, (size_t)(e->end - e->begin));
     }

@@ -26,8 +26,17 @@ typedef struct RunOptions {
   long long epochs;       /* --epochs, 0 = the train block's */
   long long seed;         /* --seed, -1 = the train block's */
   const char *save, *resume, *load, *log;
+  const char *init_from;      /* train: weights only from a checkpoint */
+  const char *load_weights;   /* eval: weights only (another graph's checkpoint) */
+  long long save_every;       /* train: also a checkpoint every N steps (0: per epoch only) */
+  bool check_numerics;        /* the model checks every op for nan/inf */
   bool quiet;
   CgOptions cg;
+  /* the source again, for the remainder batch of evaluation (train.c
+   * compiles the model once more with the batch const set to N mod B) */
+  const char *src;
+  size_t src_len;
+  const ElabOptions *eo;
 } RunOptions;
 
 /* Each returns the process exit code: 0 ok, 1 compile error, 3 run-time

@@ -18,7 +18,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_SOURCE_BYTES (64u << 20)  /* as the driver: no .nn file is larger */
 #define MAX_DEFINES 64
@@ -30,9 +32,14 @@ struct nncc_jit {
 };
 
 nncc_jit *nncc_jit_from_module(Module *m, const CgOptions *o, char *err, size_t err_size) {
-  CgJit *cg = cg_jit_new(m, o, err, err_size);
+  CgJit *cg = cg_jit_new(m, o, err, err_size);  /* a recovery point of its own */
   if (!cg) return NULL;
-  nncc_jit *j = calloc(1, sizeof *j);
+  nncc_jit *j = nncc_calloc_or_null(1, sizeof *j);
+  if (!j) {
+    snprintf(err, err_size, "out of memory");
+    cg_jit_free(cg);
+    return NULL;
+  }
   j->cg = cg;
   return j;
 }
@@ -91,16 +98,34 @@ static bool compile(nncc_jit *j, Diag *d, const ElabOptions *eo, const CgOptions
   return j->cg != NULL;
 }
 
+/* compile() as a recovery point (ir.h): out of memory and internal
+ * errors come back as a message in d, and what the compilation made
+ * (the IR in j's arena, the passes' scratch) is freed. No local changes
+ * after setjmp. */
+static bool compile_protected(nncc_jit *j, Diag *d, const ElabOptions *eo, const CgOptions *co) {
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  if (setjmp(rp.jmp)) {
+    fprintf(d->out, "nncc: error: %s\n", rp.msg);
+    return false;
+  }
+  bool ok = compile(j, d, eo, co);
+  nncc_catch_pop(&rp);
+  arena_keep(&j->arena);  /* the jit's, freed by nncc_jit_free */
+  return ok;
+}
+
 nncc_jit *nncc_jit_from_source(const char *path, const char *src, size_t len, const ElabOptions *eo,
                                const CgOptions *co, char **diagnostics) {
   char *buf = NULL;
   size_t size = 0;
   FILE *mem = open_memstream(&buf, &size);
   if (!mem) return NULL;
-  nncc_jit *j = calloc(1, sizeof *j);
+  nncc_jit *j = nncc_calloc_or_null(1, sizeof *j);
   Diag d;
   diag_init(&d, path, src, len, mem);
-  if (!compile(j, &d, eo, co)) {
+  if (!j) fprintf(mem, "nncc: error: out of memory\n");
+  if (!j || !compile_protected(j, &d, eo, co)) {
     nncc_jit_free(j);
     j = NULL;
   }
@@ -137,6 +162,22 @@ static bool parse_define(Arena *a, const char *arg, ConstOverride *ov, FILE *out
   return true;
 }
 
+/* parse_define for each of o's defines, as a recovery point: the names
+ * go into the arena, and out of memory is reported in out. */
+static bool parse_defines(Arena *names, const nncc_compile_options *o, ElabOptions *eo, FILE *out) {
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  if (setjmp(rp.jmp)) {
+    fprintf(out, "nncc: error: %s\n", rp.msg);
+    return false;
+  }
+  bool ok = true;
+  for (int i = 0; ok && i < o->n_defines; i++)
+    ok = parse_define(names, o->defines[i], &eo->overrides[eo->n_overrides++], out);
+  nncc_catch_pop(&rp);
+  return ok;
+}
+
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
   if (!slash) return strdup(".");
@@ -152,7 +193,7 @@ static nncc_jit *compile_text(const char *path, const char *src, size_t len, con
   nncc_compile_options defaults = NNCC_COMPILE_DEFAULTS;
   if (!o) o = &defaults;
   CgOptions co = {.opt_level = o->opt_level >= 0 && o->opt_level <= 3 ? o->opt_level : 2,
-                  .target_cpu = o->target_cpu};
+                  .target_cpu = o->target_cpu, .check_numerics = o->check_numerics, .source_name = path};
   ConstOverride ovs[MAX_DEFINES];
   ElabOptions eo = {.overrides = ovs, .base_dir = base_dir};
   Arena names = {0};
@@ -162,7 +203,7 @@ static nncc_jit *compile_text(const char *path, const char *src, size_t len, con
   if (!mem) return NULL;
   bool ok = o->n_defines >= 0 && o->n_defines <= MAX_DEFINES;
   if (!ok) fprintf(mem, "nncc: error: %d defines: at most %d\n", o->n_defines, MAX_DEFINES);
-  for (int i = 0; ok && i < o->n_defines; i++) ok = parse_define(&names, o->defines[i], &ovs[eo.n_overrides++], mem);
+  ok = ok && parse_defines(&names, o, &eo, mem);
   char cpu_msg[2048];  /* before the front end: as the driver's usage error */
   if (ok && !cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) {
     fprintf(mem, "nncc: error: %s\n", cpu_msg);
@@ -195,14 +236,34 @@ char *nncc_read_source(const char *path, size_t *len, char why[256]) {
     snprintf(why, 256, "it is a directory");
     return NULL;
   }
-  FILE *f = fopen(path, "rb");
+  /* O_NONBLOCK and fstat first: a FIFO (or a device) would block the
+   * open or the read forever; only a regular file is read */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, 256, "%s", strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(why, 256, "not a regular file%s", S_ISFIFO(st.st_mode) ? " (a FIFO)" : S_ISCHR(st.st_mode) ? " (a device)" : "");
+    close(fd);
+    return NULL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
   if (!f) {
     snprintf(why, 256, "%s", strerror(errno));
+    close(fd);
     return NULL;
   }
   size_t cap = 1 << 16, n = 0;
   char *buf = malloc(cap);
   for (;;) {
+    if (!buf) {
+      snprintf(why, 256, "out of memory");
+      fclose(f);
+      return NULL;
+    }
     if (n + 1 >= cap) {
       if (cap >= MAX_SOURCE_BYTES) {
         snprintf(why, 256, "larger than %u MiB", MAX_SOURCE_BYTES >> 20);
@@ -211,7 +272,10 @@ char *nncc_read_source(const char *path, size_t *len, char why[256]) {
         return NULL;
       }
       cap *= 2;
-      buf = realloc(buf, cap);
+      char *more = realloc(buf, cap);
+      if (!more) free(buf);
+      buf = more;
+      continue;
     }
     size_t k = fread(buf + n, 1, cap - n - 1, f);
     if (k == 0) break;
@@ -237,12 +301,18 @@ nncc_jit *nncc_compile_file(const char *path, const nncc_compile_options *o, cha
     if (diagnostics) {
       size_t n = (path ? strlen(path) : 8) + 320;
       *diagnostics = malloc(n);
-      snprintf(*diagnostics, n, "nncc: error: cannot read '%s': %s\n", path ? path : "(null)",
-               path ? why : "no path");
+      if (*diagnostics)
+        snprintf(*diagnostics, n, "nncc: error: cannot read '%s': %s\n", path ? path : "(null)",
+                 path ? why : "no path");
     }
     return NULL;
   }
   char *base_dir = dir_of(path);
+  if (!base_dir) {
+    free(src);
+    if (diagnostics) *diagnostics = strdup("nncc: error: out of memory\n");
+    return NULL;
+  }
   nncc_jit *j = compile_text(path, src, len, base_dir, o, diagnostics);
   free(base_dir);  /* the train specs hold their own resolved paths */
   free(src);

@@ -11,6 +11,7 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "tools/driver.h"
+#include "runtime/outfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,12 +32,96 @@ static const char usage_text[] =
     "       nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes\n"
     "       (any command) [--remarks=fusion] [--no-fuse] [--input-grads | --no-input-grads]\n"
     "       nncc check FILE.nn\n"
-    "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT]\n"
-    "                          [--resume CKPT] [--log metrics.csv] [--quiet]\n"
-    "       nncc eval FILE.nn --load CKPT\n"
+    "       nncc train FILE.nn [--epochs N] [--seed S] [--threads N] [--save CKPT [--save-every N]]\n"
+    "                          [--resume CKPT | --init-from CKPT] [--log metrics.csv] [--check-numerics] [--quiet]\n"
+    "       nncc eval FILE.nn --load CKPT | --load-weights CKPT\n"
     "       nncc gradcheck FILE.nn [--model NAME] [--seed S] [--hvp | --jit]\n"
     "       nncc bench FILE.nn\n"
-    "       nncc --version | --help\n";
+    "       nncc --version | --help | CMD --help (the options of one command)\n";
+
+/* Which commands take an option: `nncc CMD --help` lists them, and an
+ * option the command does not use is a usage error (it would be ignored,
+ * silently). */
+enum {
+  CMD_COMPILE = 1, CMD_CHECK = 2, CMD_TRAIN = 4, CMD_EVAL = 8, CMD_GRADCHECK = 16, CMD_BENCH = 32,
+  CMD_ALL = 63, CMD_RUNS = CMD_TRAIN | CMD_EVAL | CMD_BENCH,  /* JIT-compile and run a model */
+  CMD_CODEGEN = CMD_COMPILE | CMD_RUNS | CMD_GRADCHECK,
+};
+
+typedef struct OptionInfo {
+  const char *name, *arg;  /* arg: the value's name, NULL for a flag */
+  unsigned commands;
+  const char *help;
+} OptionInfo;
+
+static const OptionInfo option_table[] = {
+    {"-o", "OUT", CMD_COMPILE, "write a shared library (or the --emit stage) to OUT"},
+    {"--header", "FILE.h", CMD_COMPILE, "with -o: also a C header naming every tensor"},
+    {"--prefix", "P", CMD_COMPILE, "with -o: the library's entry point is P_module (a C identifier)"},
+    {"--emit", "STAGE", CMD_COMPILE, "print a stage: ast ir params grad opt fused dot memory llvm asm"},
+    {"--print-after", "PASS", CMD_COMPILE | CMD_CHECK, "print the IR after PASS"},
+    {"--print-after-all", NULL, CMD_COMPILE | CMD_CHECK, "print the IR after every pass"},
+    {"--time-passes", NULL, CMD_COMPILE | CMD_CHECK, "time each pass"},
+    {"--verify-each", NULL, CMD_ALL, "verify the IR after every pass"},
+    {"--model", "NAME", CMD_ALL, "the model to use (default: the first with a train block, or the first)"},
+    {"-D", "NAME=VALUE", CMD_ALL, "override a const of the program"},
+    {"-O", "0|1|2|3", CMD_CODEGEN, "LLVM optimization level (default 2), as -O0 .. -O3"},
+    {"--target-cpu", "CPU", CMD_CODEGEN, "generate code for CPU (default: the host; 'native')"},
+    {"--remarks", "fusion", CMD_CODEGEN, "one line per fusion decision on stderr"},
+    {"--no-fuse", NULL, CMD_CODEGEN, "compile without operator fusion"},
+    {"--input-grads", NULL, CMD_CODEGEN, "compute d loss / d input (a .so's default)"},
+    {"--no-input-grads", NULL, CMD_CODEGEN, "leave out d loss / d input (train, eval, bench's default)"},
+    {"--epochs", "N", CMD_TRAIN, "train N epochs (default: the train block's)"},
+    {"--seed", "S", CMD_TRAIN | CMD_EVAL | CMD_GRADCHECK, "the seed of initialization, shuffling and dropout"},
+    {"--threads", "N", CMD_RUNS, "threads (1..1024; kernels run on one thread today)"},
+    {"--save", "CKPT", CMD_TRAIN, "write a checkpoint at the end of every epoch"},
+    {"--save-every", "N", CMD_TRAIN, "with --save: also every N steps"},
+    {"--resume", "CKPT", CMD_TRAIN, "continue the run of CKPT to its planned end"},
+    {"--init-from", "CKPT", CMD_TRAIN, "start a new run from CKPT's weights (optimizer state fresh)"},
+    {"--log", "FILE.csv", CMD_TRAIN, "a CSV row per epoch, on disk after each epoch"},
+    {"--check-numerics", NULL, CMD_TRAIN, "check every op for nan/inf; name the first that makes one"},
+    {"--quiet", NULL, CMD_RUNS, "no progress output"},
+    {"--load", "CKPT", CMD_EVAL, "the checkpoint to evaluate"},
+    {"--load-weights", "CKPT", CMD_EVAL, "evaluate the weights of a checkpoint of another graph"},
+    {"--hvp", NULL, CMD_GRADCHECK, "check a Hessian-vector product (grad of grad)"},
+    {"--jit", NULL, CMD_GRADCHECK, "check the compiled model's float32 gradients"},
+};
+#define N_OPTIONS ((int)(sizeof option_table / sizeof option_table[0]))
+
+static unsigned command_bit(const char *command) {
+  static const char *const names[] = {"compile", "check", "train", "eval", "gradcheck", "bench"};
+  for (int i = 0; i < 6; i++)
+    if (!strcmp(command, names[i])) return 1u << i;
+  return 0;
+}
+
+static const char *const command_usage[][2] = {
+    {"compile", "nncc FILE.nn -o out.so [--header out.h] [--prefix P] | --emit=STAGE [-o OUT]\n"
+                "  compile a model to a shared library, or print a stage of the compiler"},
+    {"check", "nncc check FILE.nn\n  parse, elaborate, infer shapes, verify: diagnostics only, exit 0 or 1"},
+    {"train", "nncc train FILE.nn [--epochs N] [--save CKPT] [--resume CKPT] [--log FILE.csv] ...\n"
+              "  JIT-compile the model and train it with its train block"},
+    {"eval", "nncc eval FILE.nn --load CKPT\n  evaluation-mode loss and accuracy of a checkpoint over the "
+             "eval data (every sample)"},
+    {"gradcheck", "nncc gradcheck FILE.nn [--hvp | --jit]\n  every parameter gradient against float64 finite "
+                  "differences"},
+    {"bench", "nncc bench FILE.nn\n  time forward and train_step of the compiled model"},
+};
+
+static void print_command_help(const char *command) {
+  unsigned bit = command_bit(command);
+  for (size_t i = 0; i < sizeof command_usage / sizeof command_usage[0]; i++)
+    if (!strcmp(command_usage[i][0], command)) printf("usage: %s\n\noptions:\n", command_usage[i][1]);
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const OptionInfo *op = &option_table[i];
+    if (!(op->commands & bit)) continue;
+    char left[48];
+    snprintf(left, sizeof left, "%s%s%s", op->name, op->arg ? (op->name[1] == '-' ? " " : "") : "",
+             op->arg ? op->arg : "");
+    printf("  %-24s %s\n", left, op->help);
+  }
+  printf("\nexit codes: 0 ok, 1 compile error, 2 usage error, 3 run-time error\n");
+}
 
 typedef struct Options {
   const char *command;     /* "compile", "check", "train", ... */
@@ -54,9 +139,19 @@ typedef struct Options {
   int opt_level, threads;
   long long epochs, seed;
   bool quiet, hvp, jit;     /* jit: gradcheck the compiled model */
+  const char *init_from, *load_weights;
+  long long save_every;
+  bool check_numerics, help;
+  unsigned char seen[N_OPTIONS];  /* option_table entries given */
   ConstOverride overrides[64];
   int n_overrides;
 } Options;
+
+/* Records that option `name` (as in option_table) was given. */
+static void mark_option(Options *o, const char *name) {
+  for (int i = 0; i < N_OPTIONS; i++)
+    if (!strcmp(option_table[i].name, name)) o->seen[i] = 1;
+}
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "nncc: error: ");
@@ -94,7 +189,7 @@ static int parse_define(Options *o, const char *arg) {
 /* Options that take a value, as "--opt VALUE" or "--opt=VALUE". */
 static const char *const value_options[] = {
     "-o", "--model", "--header", "--target-cpu", "--prefix", "--epochs", "--seed",
-    "--threads", "--save", "--resume", "--log", "--load"};
+    "--threads", "--save-every", "--save", "--resume", "--log", "--load-weights", "--load", "--init-from"};
 
 static int set_value_option(Options *o, const char *opt, const char *v) {
   char *end;
@@ -107,6 +202,8 @@ static int set_value_option(Options *o, const char *opt, const char *v) {
   else if (!strcmp(opt, "--resume")) o->resume = v;
   else if (!strcmp(opt, "--log")) o->log = v;
   else if (!strcmp(opt, "--load")) o->load = v;
+  else if (!strcmp(opt, "--load-weights")) o->load_weights = v;
+  else if (!strcmp(opt, "--init-from")) o->init_from = v;
   else {  /* integers */
     errno = 0;
     long long n = strtoll(v, &end, 10);
@@ -119,6 +216,9 @@ static int set_value_option(Options *o, const char *opt, const char *v) {
       o->epochs = n;
     } else if (!strcmp(opt, "--seed")) {
       o->seed = n;
+    } else if (!strcmp(opt, "--save-every")) {
+      if (n < 1) return usage_error("--save-every must be >= 1, got %s", v);
+      o->save_every = n;
     } else {
       if (n < 1 || n > 1024) return usage_error("--threads must be in 1..1024, got %s", v);
       o->threads = (int)n;
@@ -157,9 +257,11 @@ static int parse_args(int argc, char **argv, Options *o) {
       size_t len = strlen(opt);
       if (strncmp(a, opt, len)) continue;
       if (a[len] == '=') {
+        mark_option(o, opt);
         if (set_value_option(o, opt, a + len + 1)) return EXIT_USAGE;
       } else if (!a[len]) {
         if (i + 1 >= argc) return usage_error("option '%s' needs a value", opt);
+        mark_option(o, opt);
         if (set_value_option(o, opt, argv[++i])) return EXIT_USAGE;
       } else {
         continue;
@@ -170,34 +272,53 @@ static int parse_args(int argc, char **argv, Options *o) {
     if (matched) continue;
     if (!strcmp(a, "-D")) {
       if (i + 1 >= argc) return usage_error("option '%s' needs NAME=VALUE", a);
+      mark_option(o, "-D");
       if (parse_define(o, argv[++i])) return EXIT_USAGE;
     } else if (!strncmp(a, "-D", 2)) {
+      mark_option(o, "-D");
       if (parse_define(o, a + 2)) return EXIT_USAGE;
     } else if (a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
       o->opt_level = a[2] - '0';
+      mark_option(o, "-O");
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      o->help = true;
+    } else if (!strcmp(a, "--check-numerics")) {
+      o->check_numerics = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--hvp")) {
       o->hvp = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--jit")) {
       o->jit = true;
+      mark_option(o, a);
     } else if (!strncmp(a, "--emit=", 7)) {
       o->emit = a + 7;
+      mark_option(o, "--emit");
     } else if (!strncmp(a, "--print-after=", 14)) {
       o->print_after = a + 14;
+      mark_option(o, "--print-after");
     } else if (!strcmp(a, "--print-after-all")) {
       o->print_after_all = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--time-passes")) {
       o->time_passes = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--verify-each")) {
       o->verify_each = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--no-fuse")) {
       o->no_fuse = true;
+      mark_option(o, a);
     } else if (!strcmp(a, "--input-grads") || !strcmp(a, "--no-input-grads")) {
       o->input_grads = a[2] == 'i';
+      mark_option(o, a);
     } else if (!strncmp(a, "--remarks=", 10)) {
       if (strcmp(a + 10, "fusion")) return usage_error("unknown remark kind '%s' (known: fusion)", a + 10);
       o->remarks |= DIAG_REMARK_FUSION;
+      mark_option(o, "--remarks");
     } else {
       return usage_error("unknown option '%s'", a);
     }
@@ -253,42 +374,40 @@ static void print_params(FILE *out, const Graph *g) {
   fprintf(out, "# %d param tensors, %lld trainable values\n", count, (long long)total);
 }
 
-/* Writes through a temporary file renamed into place, so a failed run
- * never leaves a half-written OUT behind. */
-static FILE *open_output(const char *path, char **tmp_path) {
-  *tmp_path = NULL;
-  if (!path || !strcmp(path, "-")) return stdout;
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  snprintf(tmp, n, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    fprintf(stderr, "nncc: error: cannot write '%s': %s\n", path, strerror(errno));
-    free(tmp);
+/* --emit ... -o OUT: written by the output rules (runtime/outfile.h): a
+ * temporary renamed into place, a device or FIFO written in place, a
+ * symlink's target replaced; a failed run leaves OUT as it was. */
+typedef struct Output {
+  FILE *f;
+  rt_outfile file;  /* unused for stdout */
+} Output;
+
+static FILE *open_output(const char *path, Output *o) {
+  memset(o, 0, sizeof *o);
+  if (!path || !strcmp(path, "-")) return o->f = stdout;
+  char err[512];
+  if (rt_out_open(&o->file, path, 0666, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
     return NULL;
   }
-  *tmp_path = tmp;
-  return fdopen(fd, "w");
+  return o->f = o->file.f;
 }
 
-static int close_output(FILE *f, const char *path, char *tmp_path, bool ok) {
-  if (f == stdout) {
+static int close_output(Output *o, bool ok) {
+  if (o->f == stdout) {
     fflush(stdout);
     return 0;
   }
-  bool write_ok = !ferror(f);
-  write_ok &= fclose(f) == 0;
-  mode_t mask = umask(0);  /* mkstemp made it 0600: the usual mode instead */
-  umask(mask);
-  chmod(tmp_path, 0666 & ~mask);
-  if (ok && write_ok && rename(tmp_path, path) == 0) {
-    free(tmp_path);
-    return 0;
+  if (!ok) {
+    rt_out_abort(&o->file);
+    return -1;
   }
-  if (ok) fprintf(stderr, "nncc: error: cannot write '%s': %s\n", path, strerror(errno));
-  unlink(tmp_path);
-  free(tmp_path);
-  return -1;
+  char err[512];
+  if (rt_out_commit(&o->file, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
+    return -1;
+  }
+  return 0;
 }
 
 /* float32 tolerance of `gradcheck --jit`, relative to the largest
@@ -349,12 +468,40 @@ static void print_fusion_summary(FILE *out, const Module *m) {
     }
     fprintf(out, "# %s: %d kernels hold %d of %d ops; %d value%s stay%s in registers\n", g->name, g->n_kernels, fused,
             ops, in_registers, in_registers == 1 ? "" : "s", in_registers == 1 ? "s" : "");
-    free(stored);
+    nncc_free(stored);
   }
 }
 
 /* What must hold of the command line before any file is read. */
 static int check_options(const Options *o) {
+  unsigned bit = command_bit(o->command);
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const OptionInfo *op = &option_table[i];
+    if (!o->seen[i] || (op->commands & bit)) continue;
+    char users[96] = "";
+    static const char *const names[] = {"nncc FILE.nn", "check", "train", "eval", "gradcheck", "bench"};
+    for (int c = 0; c < 6; c++)
+      if (op->commands & (1u << c))
+        snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", users[0] ? ", " : "", names[c]);
+    if (bit == CMD_COMPILE)
+      fprintf(stderr, "nncc: error: %s is not an option of compiling a file (it is one of: %s)\n"
+              "(run 'nncc --help' for usage)\n", op->name, users);
+    else
+      fprintf(stderr, "nncc: error: %s is not an option of 'nncc %s' (it is one of: %s)\n"
+              "(run 'nncc %s --help' for its options)\n", op->name, o->command, users, o->command);
+    return EXIT_USAGE;
+  }
+  if (o->prefix) {  /* it names a C function: P_module */
+    bool ok = (o->prefix[0] == '_' || (o->prefix[0] >= 'A' && o->prefix[0] <= 'Z') ||
+               (o->prefix[0] >= 'a' && o->prefix[0] <= 'z'));
+    for (const char *p = o->prefix; ok && *p; p++)
+      ok = *p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
+    if (!ok) return usage_error("--prefix '%s' is not a C identifier (letters, digits, '_'; not a digit first)",
+                                o->prefix);
+  }
+  if ((o->header || o->prefix) && (!o->out || o->emit))
+    return usage_error("--header and --prefix go with -o OUT.so (a shared library)%s", "");
+  if (o->save_every && !o->save) return usage_error("--save-every needs --save CKPT%s", "");
   char cpu_msg[2048];  /* LLVM aborts on a cpu the host target lacks */
   if (!cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) return usage_error("%s", cpu_msg);
   if (!o->file) return usage_error("no input file%s", "");
@@ -397,6 +544,12 @@ int main(int argc, char **argv) {
   }
   Options o = {.input_grads = -1};
   int rc = parse_args(argc, argv, &o);
+  if (!rc && o.help) {  /* nncc CMD --help */
+    if (!strcmp(o.command, "compile")) fputs(usage_text, stdout);
+    else print_command_help(o.command);
+    for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+    return EXIT_OK;
+  }
   if (!rc) rc = check_options(&o);
   if (rc) {  /* the names of the -D options parsed so far (LeakSanitizer) */
     for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
@@ -412,6 +565,14 @@ int main(int argc, char **argv) {
   d.color = isatty(2) && !getenv("NO_COLOR");
   char *base_dir = dir_of(o.file);
   ElabOptions eo = {.overrides = o.overrides, .n_overrides = o.n_overrides, .base_dir = base_dir};
+  /* the pipeline's recovery point (ir.h): out of memory and internal
+   * errors come back to `unwound` with the message, the arena and every
+   * scratch block freed. NNCC_FAIL_ALLOC=N makes the N-th allocation
+   * fail (tests/tools/test_faults.c) */
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  if (setjmp(rp.jmp)) goto unwound;
+  if (getenv("NNCC_FAIL_ALLOC")) nncc_alloc_fail_after(atol(getenv("NNCC_FAIL_ALLOC")));
 
   /* -D names must be constants of the program: check that before
    * elaborating, so a typo is a usage error, not a silent no-op */
@@ -431,11 +592,11 @@ int main(int argc, char **argv) {
       }
     }
     if (o.emit && !strcmp(o.emit, "ast")) {
-      char *tmp;
-      FILE *out = open_output(o.out, &tmp);
+      Output oh;
+      FILE *out = open_output(o.out, &oh);
       if (!out) { exit_code = EXIT_COMPILE; goto done; }
       ast_print_program(out, prog);
-      if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+      if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
       goto done;
     }
     eo.max_nodes = 1000000;
@@ -504,7 +665,11 @@ int main(int argc, char **argv) {
   if (strcmp(o.command, "compile")) {
     RunOptions ro = {.file = o.file, .model = o.model, .epochs = o.epochs, .seed = o.seed,
                      .save = o.save, .resume = o.resume, .load = o.load, .log = o.log,
-                     .quiet = o.quiet, .cg = {.opt_level = o.opt_level, .target_cpu = o.target_cpu}};
+                     .init_from = o.init_from, .load_weights = o.load_weights, .save_every = o.save_every,
+                     .check_numerics = o.check_numerics, .quiet = o.quiet,
+                     .cg = {.opt_level = o.opt_level, .target_cpu = o.target_cpu,
+                            .check_numerics = o.check_numerics, .source_name = o.file},
+                     .src = src, .src_len = len, .eo = &eo};
     if (!strcmp(o.command, "train")) exit_code = run_train(&ro, m);
     else if (!strcmp(o.command, "eval")) exit_code = run_eval(&ro, m);
     else exit_code = run_bench(&ro, m);
@@ -512,8 +677,8 @@ int main(int argc, char **argv) {
   }
   if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params") ||
                  !strcmp(o.emit, "grad") || !strcmp(o.emit, "fused") || !strcmp(o.emit, "dot"))) {
-    char *tmp;
-    FILE *out = open_output(o.out, &tmp);
+    Output oh;
+    FILE *out = open_output(o.out, &oh);
     if (!out) { exit_code = EXIT_COMPILE; goto done; }
     if (!strcmp(o.emit, "params")) {
       for (int i = 0; i < m->n_graphs; i++) print_params(out, m->graphs[i]);
@@ -535,18 +700,18 @@ int main(int argc, char **argv) {
     } else {
       ir_print_module(out, m);
     }
-    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
     goto done;
   }
   if (o.emit && !strcmp(o.emit, "memory")) {
-    char *tmp;
-    FILE *out = open_output(o.out, &tmp);
+    Output oh;
+    FILE *out = open_output(o.out, &oh);
     if (!out) {
       exit_code = EXIT_COMPILE;
       goto done;
     }
     cg_print_memory(out, m);
-    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
     goto done;
   }
   if (o.emit && (!strcmp(o.emit, "llvm") || !strcmp(o.emit, "asm"))) {
@@ -560,8 +725,8 @@ int main(int argc, char **argv) {
       exit_code = EXIT_COMPILE;
       goto done;
     }
-    char *tmp;
-    FILE *out = open_output(o.out, &tmp);
+    Output oh;
+    FILE *out = open_output(o.out, &oh);
     if (!out) {
       free(text);
       exit_code = EXIT_COMPILE;
@@ -569,7 +734,7 @@ int main(int argc, char **argv) {
     }
     fputs(text, out);
     free(text);
-    if (close_output(out, o.out, tmp, true)) exit_code = EXIT_COMPILE;
+    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
     goto done;
   }
   if (o.out && !o.emit) {  /* every --emit stage was handled above */
@@ -590,10 +755,16 @@ int main(int argc, char **argv) {
   }
 
 done:
+  nncc_catch_pop(&rp);
   fflush(stdout);
   arena_free(&arena);
   free(base_dir);
   free(src);
   for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
   return exit_code;
+unwound:  /* rp is popped; the error emptied the arena: reset, not read (C11 7.13.2.1) */
+  fprintf(stderr, "nncc: error: %s\n", rp.msg);
+  arena = (Arena){0};
+  exit_code = EXIT_COMPILE;
+  goto done;
 }

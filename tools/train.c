@@ -7,9 +7,13 @@
 #include "tools/driver.h"
 
 #include "runtime/data.h"
+#include "runtime/model.h"
+#include "runtime/outfile.h"
 #include "runtime/runtime.h"
+#include "runtime/safetensors.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +82,11 @@ static void find_metric_tensors(Session *s) {
   }
 }
 
-static int open_session(Session *s, const RunOptions *o, Module *m, const char *model) {
+/* The session's model from a compiled jit (taken over by s). */
+static int attach_session(Session *s, const RunOptions *o, nncc_jit *jit, const char *model) {
   memset(s, 0, sizeof *s);
   s->o = o;
-  char err[1024];
-  s->jit = nncc_jit_from_module(m, &o->cg, err, sizeof err);
-  if (!s->jit) {
-    fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
-    return EXIT_COMPILE;
-  }
+  s->jit = jit;
   s->api = nncc_jit_model(s->jit, model);
   if (!s->api) {
     fprintf(stderr, "nncc: error: no model named '%s' in '%s'\n", model, o->file);
@@ -99,6 +99,17 @@ static int open_session(Session *s, const RunOptions *o, Module *m, const char *
   return EXIT_OK;
 }
 
+static int open_session(Session *s, const RunOptions *o, Module *m, const char *model) {
+  memset(s, 0, sizeof *s);
+  char err[1024];
+  nncc_jit *jit = nncc_jit_from_module(m, &o->cg, err, sizeof err);
+  if (!jit) {
+    fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
+    return EXIT_COMPILE;
+  }
+  return attach_session(s, o, jit, model);
+}
+
 static void close_session(Session *s) {
   if (s->model) s->api->destroy(s->model);
   nncc_jit_free(s->jit);
@@ -106,10 +117,17 @@ static void close_session(Session *s) {
 
 /* ---------------------------------------------------------------- data */
 
-/* Loads a data source into columns in the order of the model's inputs. */
+/* Loads a data source into columns in the order of the model's inputs.
+ * An i32 input with a label bound (cross_entropy, one_hot, gather) gets
+ * its values checked as they are read, so a bad label names its file and
+ * row. */
 static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *out) {
   char err[1024] = "";
   const nncc_model_api *api = s->api;
+  const rt_model_desc *desc = NULL;
+  nncc_model *probe = NULL;  /* the descriptor (label bounds) hangs off an instance */
+  if (!s->model) probe = api->create(0);
+  desc = rt_model_desc_of(s->model ? s->model : probe);
   rt_column_spec cols[8];
   int n_cols = s->n_inputs;
   memset(cols, 0, sizeof cols);
@@ -117,7 +135,9 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
     const nncc_tensor_info *t = &api->tensors[s->inputs[k]];
     cols[k].is_int = t->dtype == NNCC_I32;
     cols[k].width = per_sample(t);
+    if (desc && cols[k].is_int) cols[k].label_bound = desc->tensors[s->inputs[k]].label_bound;
   }
+  if (probe) api->destroy(probe);
   int rc;
   if (!strcmp(ds->kind, "sine") || !strcmp(ds->kind, "spiral") || !strcmp(ds->kind, "xor")) {
     rc = rt_load_synthetic(ds->kind, ds->n, ds->classes, ds->lo, ds->hi, seed, out, err, sizeof err);
@@ -139,6 +159,7 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
       cols[k].path = ds->bind_path[b];
       cols[k].col_lo = ds->bind_col_lo[b];
       cols[k].col_hi = ds->bind_col_hi[b];
+      cols[k].allow_extra_columns = ds->extra_columns;
       if (!strcmp(ds->kind, "csv") && cols[k].col_hi - cols[k].col_lo != cols[k].width) {
         fprintf(stderr, "nncc: error: %s: columns %lld:%lld give %lld values per sample, input '%s' needs %lld\n",
                 ds->path, (long long)cols[k].col_lo, (long long)cols[k].col_hi,
@@ -177,13 +198,14 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
   return EXIT_OK;
 }
 
-/* Copies samples order[first .. first+batch) into the input tensors. */
-static void fill_batch(Session *s, const rt_dataset *ds, const int64_t *order, int64_t first) {
+/* Copies `count` samples order[first ..] (or first.. in order) into the
+ * input tensors of s. */
+static void fill_batch(Session *s, const rt_dataset *ds, const int64_t *order, int64_t first, int64_t count) {
   for (int k = 0; k < s->n_inputs; k++) {
     const rt_column *c = &ds->columns[k];
     char *dst = s->api->data(s->model, s->inputs[k]);
     size_t row = (size_t)c->width * 4;
-    for (int64_t b = 0; b < s->batch; b++) {
+    for (int64_t b = 0; b < count; b++) {
       int64_t i = order ? order[first + b] : first + b;
       const void *src = c->is_int ? (const void *)(c->i + i * c->width) : (const void *)(c->f + i * c->width);
       memcpy(dst + (size_t)b * row, src, row);
@@ -211,23 +233,160 @@ typedef struct Stats {
   int64_t samples;
 } Stats;
 
-/* Evaluation mode over a whole data set (partial last batch dropped). */
-static int evaluate_set(Session *s, const rt_dataset *ds, Stats *st) {
-  int64_t steps = ds->n / s->batch, right = 0;
+/* ------------------------------------------------- the remainder batch */
+
+/* Evaluation counts every sample (docs/design.md, "Evaluation"): the
+ * last N mod B samples run through the same model compiled for a batch
+ * of N mod B. The batch size must come from a `const` (as in every
+ * example: `const B = 64`); the one that, overridden as -D does, makes
+ * the first input's dim 0 the remainder and leaves every param's shape
+ * alone is it. Returns NULL with a reason when there is none. */
+static nncc_jit *compile_remainder(const RunOptions *o, const Session *s, const char *model, int64_t r,
+                                   char *why, size_t why_size) {
+  snprintf(why, why_size, "the batch size is not a const of the program (write `const B = %lld` and use B)",
+           (long long)s->batch);
+  if (!o->src || r <= 0) return NULL;
+  int n_user = o->eo ? o->eo->n_overrides : 0;
+  ConstOverride *ovs = calloc((size_t)n_user + 1, sizeof *ovs);
+  char *diag_text = NULL;
+  size_t diag_len = 0;
+  FILE *quiet = open_memstream(&diag_text, &diag_len);
+  if (!ovs || !quiet) {
+    free(ovs);
+    if (quiet) fclose(quiet);
+    free(diag_text);
+    return NULL;
+  }
+  ElabOptions eo = o->eo ? *o->eo : (ElabOptions){0};
+  Arena a = {0};
+  Diag d;
+  diag_init(&d, o->file, o->src, o->src_len, quiet);
+  Program *prog = NULL;
+  eo.n_overrides = 0;
+  eo.overrides = ovs;
+  frontend_compile(&a, &d, &eo, &prog);
+  const char *found = NULL;
+  for (int it = 0; prog && !d.n_errors && it < prog->n_items && !found; it++) {
+    const Item *item = prog->items[it];
+    if (item->kind != ITEM_CONST) continue;
+    /* the user's -D values, this const set to r */
+    int n = 0;
+    for (int k = 0; k < n_user; k++)
+      if (strcmp(o->eo->overrides[k].name, item->name)) ovs[n++] = o->eo->overrides[k];
+    ovs[n++] = (ConstOverride){.name = item->name, .value = (double)r, .is_int = true, .ival = r};
+    eo.overrides = ovs;
+    eo.n_overrides = n;
+    Arena b = {0};
+    Diag d2;
+    diag_init(&d2, o->file, o->src, o->src_len, quiet);
+    Module *m = frontend_compile(&b, &d2, &eo, NULL);
+    const Graph *g = m && !d2.n_errors ? ir_module_graph(m, model) : NULL;
+    bool ok = g != NULL;
+    int input = 0;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+      const Node *nd = g->nodes[i];
+      if (nd->op != OP_VAR) continue;
+      if (nd->roles & ROLE_INPUT) {  /* dim 0 of the first input is the batch, the rest as before */
+        const nncc_tensor_info *t = &s->api->tensors[s->inputs[input < s->n_inputs ? input : 0]];
+        ok = nd->type.rank == t->rank && nd->type.rank > 0 && (input > 0 || nd->type.dim[0] == r);
+        for (int k = 1; ok && k < t->rank; k++) ok = nd->type.dim[k] == t->shape[k];
+        input++;
+      } else if (nd->roles & (ROLE_PARAM | ROLE_STATE)) {  /* the same tensors, the same shapes */
+        const nncc_tensor_info *t = NULL;
+        for (int k = 0; k < s->api->n_tensors && !t; k++)
+          if (!strcmp(s->api->tensors[k].name, nd->name)) t = &s->api->tensors[k];
+        ok = t && t->rank == nd->type.rank;
+        for (int k = 0; ok && k < t->rank; k++) ok = nd->type.dim[k] == t->shape[k];
+      }
+    }
+    if (ok) found = item->name;
+    arena_free(&b);
+  }
+  nncc_jit *jit = NULL;
+  if (found) {
+    char *diagnostics = NULL;
+    jit = nncc_jit_from_source(o->file, o->src, o->src_len, &eo, &o->cg, &diagnostics);
+    if (!jit) snprintf(why, why_size, "compiling it for a batch of %lld failed:\n%s", (long long)r,
+                       diagnostics ? diagnostics : "");
+    free(diagnostics);
+  }
+  arena_free(&a);
+  fclose(quiet);
+  free(diag_text);
+  free(ovs);
+  return jit;
+}
+
+/* Copies every param and state of `from` into `to` by name (the
+ * remainder model holds the same tensors). */
+static void copy_weights(const Session *from, Session *to) {
+  for (int k = 0; k < to->api->n_tensors; k++) {
+    const nncc_tensor_info *t = &to->api->tensors[k];
+    if (t->role != NNCC_PARAM && t->role != NNCC_STATE) continue;
+    for (int q = 0; q < from->api->n_tensors; q++)
+      if (!strcmp(from->api->tensors[q].name, t->name)) {
+        int64_t n = 1;
+        for (int d = 0; d < t->rank; d++) n *= t->shape[d];
+        memcpy(to->api->data(to->model, k), from->api->data(from->model, q), (size_t)n * 4);
+        break;
+      }
+  }
+}
+
+typedef struct Remainder {
+  bool tried;
+  Session s;          /* s.model != NULL when usable */
+  char why[1200];     /* why there is none */
+} Remainder;
+
+/* Evaluation mode over a whole data set: full batches, then the last
+ * N mod B samples through the remainder model. Loss and accuracy are
+ * over exactly N samples (each batch's mean loss weighted by its size). */
+static int evaluate_set(Session *s, Remainder *rem, const char *model, const rt_dataset *ds, Stats *st) {
+  int64_t steps = ds->n / s->batch, right = 0, r = ds->n - steps * s->batch;
   double sum = 0, t0 = now_s();
   for (int64_t i = 0; i < steps; i++) {
-    fill_batch(s, ds, NULL, i * s->batch);
+    fill_batch(s, ds, NULL, i * s->batch, s->batch);
     int rc = s->api->evaluate(s->model);
     if (rc) {
-      fprintf(stderr, "nncc: error: %s\n", s->api->last_error(s->model));
+      fprintf(stderr, "nncc: error: evaluation, batch %lld (samples %lld..%lld): %s\n", (long long)i,
+              (long long)(i * s->batch), (long long)((i + 1) * s->batch - 1), s->api->last_error(s->model));
       return EXIT_RUNTIME;
     }
-    sum += *(const float *)s->api->data(s->model, s->loss);
+    sum += *(const float *)s->api->data(s->model, s->loss) * (double)s->batch;
     right += batch_correct(s);
   }
-  st->loss = steps ? sum / (double)steps : NAN;
-  st->samples = steps * s->batch;
-  st->acc = st->samples ? (double)right / (double)st->samples : 0;
+  int64_t counted = steps * s->batch;
+  if (r > 0 && !rem->tried) {
+    rem->tried = true;
+    nncc_jit *jit = compile_remainder(s->o, s, model, r, rem->why, sizeof rem->why);
+    if (jit && attach_session(&rem->s, s->o, jit, model) == EXIT_OK) {
+      rem->s.model = rem->s.api->create(0);
+      if (!rem->s.model) snprintf(rem->why, sizeof rem->why, "out of memory");
+    } else if (jit) {
+      close_session(&rem->s);
+      memset(&rem->s, 0, sizeof rem->s);
+    }
+    if (!rem->s.model)
+      fprintf(stderr, "nncc: warning: the last %lld of %lld samples are not evaluated: %s\n", (long long)r,
+              (long long)ds->n, rem->why);
+  }
+  if (r > 0 && rem->s.model && rem->s.batch == r) {
+    copy_weights(s, &rem->s);
+    fill_batch(&rem->s, ds, NULL, steps * s->batch, r);
+    int rc = rem->s.api->evaluate(rem->s.model);
+    if (rc) {
+      fprintf(stderr, "nncc: error: evaluation, the last %lld samples: %s\n", (long long)r,
+              rem->s.api->last_error(rem->s.model));
+      return EXIT_RUNTIME;
+    }
+    sum += *(const float *)rem->s.api->data(rem->s.model, rem->s.loss) * (double)r;
+    right += batch_correct(&rem->s);
+    counted += r;
+  }
+  st->loss = counted ? sum / (double)counted : NAN;
+  st->samples = counted;
+  st->acc = counted ? (double)right / (double)counted : 0;
   st->seconds = now_s() - t0;
   return EXIT_OK;
 }
@@ -249,6 +408,175 @@ static void progress(const Session *s, bool tty, long long epoch, long long epoc
   }
 }
 
+/* ------------------------------------------------------------ the CSV log */
+
+#define LOG_HEADER "epoch,loss,accuracy,eval_loss,eval_accuracy,samples_per_second\n"
+
+/* --log: the rows so far are on disk after every epoch. A regular file
+ * (or a new one) is rewritten whole, atomically, each time; a device or
+ * FIFO is written in place, row by row. A resumed run keeps the rows of
+ * the epochs before the one it resumes in. */
+typedef struct CsvLog {
+  const char *path;
+  char *text;
+  size_t len, cap;
+  rt_outfile stream;  /* in place: open for the whole run */
+  bool in_place;
+} CsvLog;
+
+static bool log_append(CsvLog *l, const char *s) {
+  size_t n = strlen(s);
+  if (l->len + n + 1 > l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 1024;
+    while (cap < l->len + n + 1) cap *= 2;
+    char *t = realloc(l->text, cap);
+    if (!t) return false;
+    l->text = t;
+    l->cap = cap;
+  }
+  memcpy(l->text + l->len, s, n + 1);
+  l->len += n;
+  return true;
+}
+
+/* Writes what is new: the whole text (regular file) or `row` (in place). */
+static int log_flush(CsvLog *l, const char *row) {
+  char err[512];
+  if (l->in_place) {
+    if (fputs(row, l->stream.f) < 0 || fflush(l->stream.f) != 0) {
+      fprintf(stderr, "nncc: error: %s: cannot write: %s\n", l->path, strerror(errno));
+      return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+  }
+  if (rt_out_write_file(l->path, l->text, l->len, 0666, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
+    return EXIT_RUNTIME;
+  }
+  return EXIT_OK;
+}
+
+static int log_open(CsvLog *l, const char *path, long long keep_before_epoch) {
+  memset(l, 0, sizeof *l);
+  l->path = path;
+  char err[512];
+  if (rt_out_open(&l->stream, path, 0666, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
+    return EXIT_RUNTIME;
+  }
+  l->in_place = l->stream.in_place;
+  if (!l->in_place) rt_out_abort(&l->stream);
+  if (!log_append(l, LOG_HEADER)) return EXIT_RUNTIME;
+  if (keep_before_epoch > 1 && !l->in_place) {  /* resumed: the earlier epochs' rows */
+    FILE *f = fopen(path, "r");
+    char line[512];
+    if (f && fgets(line, sizeof line, f) && !strcmp(line, LOG_HEADER))
+      while (fgets(line, sizeof line, f)) {
+        long long e = strtoll(line, NULL, 10);
+        if (e >= 1 && e < keep_before_epoch && strchr(line, '\n')) log_append(l, line);
+      }
+    if (f) fclose(f);
+  }
+  return log_flush(l, LOG_HEADER);
+}
+
+static int log_close(CsvLog *l) {
+  int rc = EXIT_OK;
+  if (l->in_place && l->stream.f) {
+    char err[512];
+    if (rt_out_commit(&l->stream, err, sizeof err)) {
+      fprintf(stderr, "nncc: error: %s\n", err);
+      rc = EXIT_RUNTIME;
+    }
+  }
+  free(l->text);
+  memset(l, 0, sizeof *l);
+  return rc;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+/* What a checkpoint says of the run beyond the tensors (train:step is a
+ * tensor): its plan and where in an epoch it stopped (docs/design.md,
+ * "Resuming a run"). */
+typedef struct RunState {
+  long long epochs;          /* the planned length */
+  uint64_t seed;
+  int64_t steps_per_epoch, samples;
+  double epoch_loss_sum;     /* of the epoch in progress, steps done so far */
+  int64_t epoch_correct;
+} RunState;
+
+static int save_checkpoint(Session *s, const char *path, const RunState *rs) {
+  char epochs[32], seed[32], spe[32], samples[32], loss_sum[40], correct[32];
+  snprintf(epochs, sizeof epochs, "%lld", rs->epochs);
+  snprintf(seed, sizeof seed, "%" PRIu64, rs->seed);
+  snprintf(spe, sizeof spe, "%" PRId64, rs->steps_per_epoch);
+  snprintf(samples, sizeof samples, "%" PRId64, rs->samples);
+  snprintf(loss_sum, sizeof loss_sum, "%.17g", rs->epoch_loss_sum);
+  snprintf(correct, sizeof correct, "%" PRId64, rs->epoch_correct);
+  const rt_st_meta meta[] = {{"run_epochs", epochs},          {"run_seed", seed},
+                             {"run_steps_per_epoch", spe},    {"run_samples", samples},
+                             {"epoch_loss_sum", loss_sum},    {"epoch_correct", correct}};
+  if (rt_model_save_meta(s->model, path, meta, (int)(sizeof meta / sizeof meta[0]))) {
+    fprintf(stderr, "nncc: error: %s\n", s->api->last_error(s->model));
+    return EXIT_RUNTIME;
+  }
+  return EXIT_OK;
+}
+
+static bool meta_int(const rt_st_meta_list *l, const char *key, long long *out) {
+  const char *v = rt_st_meta_get(l, key);
+  char *end;
+  if (!v || !*v) return false;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (*end || errno) return false;
+  *out = x;
+  return true;
+}
+
+/* The run state of a checkpoint that --resume names. */
+static int read_run_state(const char *path, RunState *rs) {
+  rt_st_meta_list meta;
+  char err[512];
+  if (rt_st_read_meta(path, &meta, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
+    return EXIT_RUNTIME;
+  }
+  long long epochs, seed, spe, samples, correct;
+  const char *sum = rt_st_meta_get(&meta, "epoch_loss_sum");
+  bool ok = meta_int(&meta, "run_epochs", &epochs) && meta_int(&meta, "run_seed", &seed) &&
+            meta_int(&meta, "run_steps_per_epoch", &spe) && meta_int(&meta, "run_samples", &samples) &&
+            meta_int(&meta, "epoch_correct", &correct) && sum && epochs >= 1 && spe >= 1;
+  if (ok) {
+    *rs = (RunState){epochs, (uint64_t)seed, spe, samples, strtod(sum, NULL), correct};
+  } else {
+    fprintf(stderr, "nncc: error: %s: not a checkpoint of a training run (no run_epochs, run_seed, ... in its "
+            "__metadata__): --resume continues a run `nncc train --save` wrote; to start a new run from its "
+            "weights use --init-from\n", path);
+  }
+  rt_st_meta_free(&meta);
+  return ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
+/* Every file the run will write can be written: checked before the
+ * compile and the data, so no work is lost to a bad path at the end. */
+static int check_outputs(const RunOptions *o) {
+  const char *paths[] = {o->save, o->log};
+  const char *what[] = {"--save", "--log"};
+  for (int i = 0; i < 2; i++) {
+    char err[512];
+    if (paths[i] && rt_out_check(paths[i], err, sizeof err)) {
+      fprintf(stderr, "nncc: error: %s %s\n", what[i], err);
+      return EXIT_RUNTIME;
+    }
+  }
+  return EXIT_OK;
+}
+
+/* ----------------------------------------------------------- nncc train */
+
 int run_train(const RunOptions *o, Module *m) {
   const char *model = pick_model(o, m);
   const TrainSpec *spec = model ? spec_of(m, model) : NULL;
@@ -257,86 +585,194 @@ int run_train(const RunOptions *o, Module *m) {
             model ? " for model " : "", model ? model : "");
     return EXIT_COMPILE;
   }
+  if (o->resume && o->init_from) {
+    fprintf(stderr, "nncc: error: --resume continues a run, --init-from starts a new one from its weights: "
+            "give one of them\n");
+    return 2;
+  }
+  int rc = check_outputs(o);
+  if (rc) return rc;
+  RunState plan = {.epochs = o->epochs > 0 ? o->epochs : spec->epochs,
+                   .seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)spec->seed};
+  RunState resumed = {0};
+  if (o->resume) {
+    if ((rc = read_run_state(o->resume, &resumed))) return rc;
+    if (o->seed >= 0 && (uint64_t)o->seed != resumed.seed) {
+      fprintf(stderr, "nncc: error: --seed %lld: the run in '%s' has seed %" PRIu64 " (its data order and "
+              "dropout depend on it); a resumed run keeps its seed\n", o->seed, o->resume, resumed.seed);
+      return 2;
+    }
+    plan.seed = resumed.seed;
+    plan.epochs = o->epochs > 0 ? o->epochs : resumed.epochs;
+  }
   Session s;
-  int rc = open_session(&s, o, m, model);
-  if (rc) {
+  if ((rc = open_session(&s, o, m, model))) {
     close_session(&s);
     return rc;
   }
-  uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)spec->seed;
-  long long epochs = o->epochs > 0 ? o->epochs : spec->epochs;
+  Remainder rem = {0};
   rt_dataset train = {0}, eval = {0};
-  FILE *log = NULL;
-  char *log_tmp = NULL;
+  CsvLog log = {0};
+  bool have_log = false;
   int64_t *order = NULL;
-  if ((rc = load_data(&s, spec->data, seed, &train))) goto out;
-  if (spec->eval && (rc = load_data(&s, spec->eval, seed + 1, &eval))) goto out;
-  s.model = s.api->create(seed);
+  bool tty = isatty(2) && !o->quiet;
+  long long saved_epoch = 0;   /* the last checkpoint written: epoch, step */
+  int64_t saved_step = -1;
+  if ((rc = load_data(&s, spec->data, plan.seed, &train))) goto out;
+  if (spec->eval && (rc = load_data(&s, spec->eval, plan.seed + 1, &eval))) goto out;
+  s.model = s.api->create(plan.seed);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory creating model '%s'\n", model);
     rc = EXIT_RUNTIME;
     goto out;
   }
-  if (o->resume && s.api->load(s.model, o->resume)) {
-    fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
-    rc = EXIT_RUNTIME;
-    goto out;
-  }
   int64_t steps = train.n / s.batch;
-  s.api->set_hyper(s.model, "total_steps", (double)(steps * epochs));
-  if (o->log) {
-    size_t n = strlen(o->log) + 16;
-    log_tmp = malloc(n);
-    snprintf(log_tmp, n, "%s.tmpXXXXXX", o->log);
-    int fd = mkstemp(log_tmp);
-    if (fd < 0 || !(log = fdopen(fd, "w"))) {
-      fprintf(stderr, "nncc: error: cannot write '%s': %s\n", o->log, strerror(errno));
+  plan.steps_per_epoch = steps;
+  plan.samples = train.n;
+  int64_t first_step = 0;  /* steps of the run already done */
+  if (o->resume) {
+    if (s.api->load(s.model, o->resume)) {
+      fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
+      if (strstr(s.api->last_error(s.model), "another graph") || strstr(s.api->last_error(s.model), "fingerprint"))
+        fprintf(stderr, "note: to start a new run from its weights (optimizer state fresh): --init-from %s\n",
+                o->resume);
       rc = EXIT_RUNTIME;
       goto out;
     }
-    fprintf(log, "epoch,loss,accuracy,eval_loss,eval_accuracy,samples_per_second\n");
+    if (resumed.steps_per_epoch != steps || resumed.samples != train.n) {
+      fprintf(stderr, "nncc: error: --resume %s: the run had %lld samples in %lld steps per epoch, the data "
+              "now has %lld in %lld: it is not the same run\n", o->resume, (long long)resumed.samples,
+              (long long)resumed.steps_per_epoch, (long long)train.n, (long long)steps);
+      rc = EXIT_RUNTIME;
+      goto out;
+    }
+    int32_t step_id = -1;
+    for (int i = 0; i < s.api->n_tensors; i++)
+      if (!strcmp(s.api->tensors[i].name, "train:step")) step_id = i;
+    if (step_id >= 0) first_step = (int64_t)*(const float *)s.api->data(s.model, step_id);
+    if (o->epochs > 0 && o->epochs != resumed.epochs && !o->quiet)
+      fprintf(stderr, "note: --epochs %lld changes the run's planned length from %lld epochs (schedules "
+              "that depend on it follow the new length)\n", o->epochs, resumed.epochs);
+    saved_epoch = first_step / steps;
+    saved_step = first_step;
+  } else if (o->init_from) {
+    int n_loaded = 0;
+    if (rt_model_load_weights(s.model, o->init_from, &n_loaded)) {
+      fprintf(stderr, "nncc: error: --init-from %s\n", s.api->last_error(s.model));
+      rc = EXIT_RUNTIME;
+      goto out;
+    }
+    if (!o->quiet)
+      fprintf(stderr, "initialized %d tensors from '%s' (weights only; optimizer state and step fresh)\n", n_loaded,
+              o->init_from);
   }
-  bool tty = isatty(2) && !o->quiet;
+  s.api->set_hyper(s.model, "total_steps", (double)(steps * plan.epochs));
+  long long first_epoch = first_step / steps + 1;
+  int64_t first_i = first_step % steps;
+  if (o->log) {
+    if ((rc = log_open(&log, o->log, o->resume ? first_epoch : 0))) goto out;
+    have_log = true;
+  }
   order = malloc(sizeof(int64_t) * (size_t)train.n);
-  if (!o->quiet)
+  if (!order) {
+    fprintf(stderr, "nncc: error: out of memory\n");
+    rc = EXIT_RUNTIME;
+    goto out;
+  }
+  if (!o->quiet) {
     fprintf(stderr, "training '%s': %lld samples, batch %lld, %lld steps per epoch, %lld epochs\n", model,
-            (long long)train.n, (long long)s.batch, (long long)steps, epochs);
-  Stats last = {0}, last_eval = {NAN, NAN, 0, 0};
-  for (long long e = 1; e <= epochs; e++) {
-    if (spec->shuffle) rt_shuffle(order, train.n, seed, (uint64_t)e);
+            (long long)train.n, (long long)s.batch, (long long)steps, plan.epochs);
+    if (o->resume)
+      fprintf(stderr, "resuming '%s' at epoch %lld, step %lld of %lld\n", o->resume, first_epoch,
+              (long long)first_i, (long long)steps);
+  }
+  if (first_epoch > plan.epochs && !o->quiet)
+    fprintf(stderr, "the run in '%s' is complete (%lld of %lld epochs): nothing to train\n", o->resume,
+            first_epoch - 1, plan.epochs);
+  Stats last = {NAN, NAN, 0, 0}, last_eval = {NAN, NAN, 0, 0};
+  for (long long e = first_epoch; e <= plan.epochs; e++) {
+    if (spec->shuffle) rt_shuffle(order, train.n, plan.seed, (uint64_t)e);
     else
       for (int64_t i = 0; i < train.n; i++) order[i] = i;
     double t0 = now_s(), sum = 0;
-    int64_t right = 0;
-    for (int64_t i = 0; i < steps; i++) {
-      fill_batch(&s, &train, order, i * s.batch);
+    int64_t right = 0, i0 = e == first_epoch ? first_i : 0;
+    if (i0 > 0) {  /* the part of this epoch the checkpoint had done */
+      sum = resumed.epoch_loss_sum;
+      right = resumed.epoch_correct;
+    }
+    for (int64_t i = i0; i < steps; i++) {
+      fill_batch(&s, &train, order, i * s.batch, s.batch);
       if (s.api->train_step(s.model)) {
         if (tty) fputc('\n', stderr);
-        fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
+        long long run_step = (long long)((e - 1) * steps + i + 1);
+        fprintf(stderr, "nncc: error: epoch %lld, batch %lld of %lld (step %lld of the run, counting from 1): %s\n",
+                e, (long long)(i + 1), (long long)steps, run_step, s.api->last_error(s.model));
+        if (o->save && saved_step >= 0)
+          fprintf(stderr, "note: the last good checkpoint is '%s' (epoch %lld, step %lld of the run); nothing "
+                  "was saved after it%s\n", o->save, saved_epoch, (long long)saved_step,
+                  o->check_numerics ? "" : "; --check-numerics names the first op that produced a nan or inf");
+        else if (o->save)
+          fprintf(stderr, "note: no checkpoint was written before the failure%s\n",
+                  o->check_numerics ? "" : "; --check-numerics names the first op that produced a nan or inf");
+        else
+          fprintf(stderr, "note: nothing was saved (--save CKPT keeps a checkpoint per epoch)%s\n",
+                  o->check_numerics ? "" : "; --check-numerics names the first op that produced a nan or inf");
         rc = EXIT_RUNTIME;
         goto out;
       }
       sum += *(const float *)s.api->data(s.model, s.loss);
       right += batch_correct(&s);
       if (tty && (i % 16 == 0 || i + 1 == steps))
-        progress(&s, true, e, epochs, i + 1, steps, sum / (double)(i + 1), (double)right / (double)((i + 1) * s.batch),
-                 (double)((i + 1) * s.batch) / (now_s() - t0 + 1e-9), false);
+        progress(&s, true, e, plan.epochs, i + 1, steps, sum / (double)(i + 1),
+                 (double)right / (double)((i + 1) * s.batch), (double)((i + 1 - i0) * s.batch) / (now_s() - t0 + 1e-9),
+                 false);
+      int64_t run_step = (e - 1) * steps + i + 1;
+      if (o->save && o->save_every > 0 && run_step % o->save_every == 0 && i + 1 < steps) {
+        RunState rs = plan;
+        rs.epoch_loss_sum = sum;
+        rs.epoch_correct = right;
+        if ((rc = save_checkpoint(&s, o->save, &rs))) goto out;
+        saved_epoch = e - 1;
+        saved_step = run_step;
+      }
     }
     last.seconds = now_s() - t0;
     last.loss = sum / (double)steps;
     last.acc = (double)right / (double)(steps * s.batch);
-    double rate = (double)(steps * s.batch) / (last.seconds + 1e-9);
-    progress(&s, tty, e, epochs, steps, steps, last.loss, last.acc, rate, true);
+    double rate = (double)((steps - i0) * s.batch) / (last.seconds + 1e-9);
+    progress(&s, tty, e, plan.epochs, steps, steps, last.loss, last.acc, rate, true);
     if (eval.n) {
-      if ((rc = evaluate_set(&s, &eval, &last_eval))) goto out;
+      if ((rc = evaluate_set(&s, &rem, model, &eval, &last_eval))) goto out;
       if (!o->quiet) {
-        if (s.logits >= 0) fprintf(stderr, "  eval loss %.4f  acc %.2f%%\n", last_eval.loss, 100 * last_eval.acc);
-        else fprintf(stderr, "  eval loss %.6f\n", last_eval.loss);
+        if (s.logits >= 0)
+          fprintf(stderr, "  eval loss %.4f  acc %.2f%%  (%lld samples)\n", last_eval.loss, 100 * last_eval.acc,
+                  (long long)last_eval.samples);
+        else fprintf(stderr, "  eval loss %.6f  (%lld samples)\n", last_eval.loss, (long long)last_eval.samples);
       }
     }
-    if (log)
-      fprintf(log, "%lld,%.6f,%.6f,%.6f,%.6f,%.1f\n", e, last.loss, s.logits >= 0 ? last.acc : NAN, last_eval.loss,
-              s.logits >= 0 ? last_eval.acc : NAN, rate);
+    /* the epoch's log row, then its checkpoint: nothing done so far is
+     * lost, and a kill between the two leaves a row that the resumed run
+     * (from the previous checkpoint) writes again */
+    if (have_log) {
+      char row[256];
+      snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.6f,%.6f,%.1f\n", e, last.loss, s.logits >= 0 ? last.acc : NAN,
+               last_eval.loss, s.logits >= 0 ? last_eval.acc : NAN, rate);
+      if (!log_append(&log, row) || (rc = log_flush(&log, row))) {
+        if (!rc) fprintf(stderr, "nncc: error: out of memory\n");
+        rc = EXIT_RUNTIME;
+        goto out;
+      }
+    }
+    if (o->save) {
+      RunState rs = plan;
+      if ((rc = save_checkpoint(&s, o->save, &rs))) goto out;
+      saved_epoch = e;
+      saved_step = e * steps;
+    }
+  }
+  if (first_epoch > plan.epochs) {  /* nothing trained: the checkpoint is the result */
+    rc = EXIT_OK;
+    goto out;
   }
   /* final metrics on stdout: what a script reads */
   printf("final: loss %.6f", last.loss);
@@ -344,40 +780,32 @@ int run_train(const RunOptions *o, Module *m) {
   if (eval.n) {
     printf(" eval_loss %.6f", last_eval.loss);
     if (s.logits >= 0) printf(" eval_accuracy %.4f", last_eval.acc);
+    printf(" eval_samples %lld", (long long)last_eval.samples);
   }
   printf("\n");
-  if (o->save && s.api->save(s.model, o->save)) {
-    fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
-    rc = EXIT_RUNTIME;
-    goto out;
-  }
   rc = EXIT_OK;
 out:
-  if (log) {
-    bool ok = !ferror(log);
-    ok &= fclose(log) == 0;
-    if (rc == EXIT_OK && ok && rename(log_tmp, o->log) == 0) {
-    } else {
-      if (rc == EXIT_OK) {
-        fprintf(stderr, "nncc: error: cannot write '%s'\n", o->log);
-        rc = EXIT_RUNTIME;
-      }
-      unlink(log_tmp);
-    }
+  if (have_log) {
+    int lrc = log_close(&log);
+    if (!rc) rc = lrc;
   }
-  free(log_tmp);
   free(order);
   rt_dataset_free(&train);
   rt_dataset_free(&eval);
+  if (rem.s.api) close_session(&rem.s);
   close_session(&s);
   return rc;
 }
 
+/* ------------------------------------------------------------ nncc eval */
+
 int run_eval(const RunOptions *o, Module *m) {
   const char *model = pick_model(o, m);
   const TrainSpec *spec = model ? spec_of(m, model) : NULL;
-  if (!o->load) {
-    fprintf(stderr, "nncc: error: eval needs a checkpoint: nncc eval FILE.nn --load CKPT\n");
+  const char *ckpt = o->load ? o->load : o->load_weights;
+  if (!ckpt || (o->load && o->load_weights)) {
+    fprintf(stderr, "nncc: error: eval needs one checkpoint: nncc eval FILE.nn --load CKPT (or --load-weights "
+            "CKPT for the weights of another graph)\n");
     return 2;
   }
   if (!spec) {
@@ -385,6 +813,7 @@ int run_eval(const RunOptions *o, Module *m) {
     return EXIT_COMPILE;
   }
   Session s;
+  Remainder rem = {0};
   int rc = open_session(&s, o, m, model);
   rt_dataset data = {0};
   if (rc) goto out;
@@ -392,19 +821,27 @@ int run_eval(const RunOptions *o, Module *m) {
   uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)spec->seed;
   if ((rc = load_data(&s, ds, seed + (spec->eval ? 1 : 0), &data))) goto out;
   s.model = s.api->create(seed);
-  if (!s.model || s.api->load(s.model, o->load)) {
-    fprintf(stderr, "nncc: error: %s\n", s.model ? s.api->last_error(s.model) : "out of memory");
+  if (!s.model) {
+    fprintf(stderr, "nncc: error: out of memory\n");
+    rc = EXIT_RUNTIME;
+    goto out;
+  }
+  if (o->load ? s.api->load(s.model, o->load) != 0 : rt_model_load_weights(s.model, o->load_weights, NULL) != 0) {
+    fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
+    if (o->load && strstr(s.api->last_error(s.model), "fingerprint"))
+      fprintf(stderr, "note: to evaluate its weights in this graph anyway: --load-weights %s\n", o->load);
     rc = EXIT_RUNTIME;
     goto out;
   }
   Stats st;
-  if ((rc = evaluate_set(&s, &data, &st))) goto out;
+  if ((rc = evaluate_set(&s, &rem, model, &data, &st))) goto out;
   printf("eval: loss %.6f", st.loss);
   if (s.logits >= 0) printf(" accuracy %.4f", st.acc);
   printf(" (%lld samples)\n", (long long)st.samples);
   rc = EXIT_OK;
 out:
   rt_dataset_free(&data);
+  if (rem.s.api) close_session(&rem.s);
   close_session(&s);
   return rc;
 }

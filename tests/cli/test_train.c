@@ -100,8 +100,9 @@ START_TEST(save_resume_eval_and_log) {
   ck_assert_msg(r.status == 0, "%s", r.err);
   ck_assert_msg(fabs(metric(r.out, "accuracy ") - acc) < 1e-9, "%s vs %g", r.out, acc);
   tu_run_free(&r);
-  /* resuming continues from the checkpoint: a lower starting loss */
-  r = nncc("train %s/spiral.nn --epochs 1 --quiet --resume %s/ck.safetensors", EX, d);
+  /* resuming continues the run (planned for 3 epochs, extended to 4)
+   * from the checkpoint: a lower loss than a fresh run's first epoch */
+  r = nncc("train %s/spiral.nn --epochs 4 --quiet --resume %s/ck.safetensors", EX, d);
   ck_assert_msg(r.status == 0, "%s", r.err);
   TuRun fresh = nncc("train %s/spiral.nn --epochs 1 --quiet", EX);
   ck_assert_msg(metric(r.out, "final: loss ") < metric(fresh.out, "final: loss "), "%s\n%s", r.out, fresh.out);
