@@ -54,6 +54,8 @@ typedef struct CgModel {
   int64_t scratch_eval, scratch_train;  /* planned intermediates */
   int64_t naive_eval, naive_train;      /* one block per value, for comparison */
   int loss_index, lr_index, step_index, total_steps_index;
+  int64_t numerics_offset;         /* check_numerics: the int32 slot past the
+                                      plan (rt_model_desc), or -1 */
 } CgModel;
 
 /* layout.c: the tensor table and the memory plan of model `name`. */
@@ -78,6 +80,9 @@ typedef struct Cg {
   LLVMValueRef *node_fns;
   const char *prefix;     /* of node function names */
   int vw;                 /* floats per vector of the matmul tiles: 8 or 16 */
+  int64_t numerics_slot;  /* check_numerics: the slot's offset, or -1 (off);
+                             set per kernel by cg_emit_kernel */
+  int32_t numerics_base;  /* node index of g's node 0 (rt_model_desc) */
 } Cg;
 
 /* The target machine for o (the host's cpu and features by default),

@@ -32,6 +32,11 @@ typedef struct CgOptions {
   int vector_bits;         /* width of the matmul tiles' vectors: 0 = the
                               target's (512 with AVX-512, else 256); tests
                               force 512 on any x86 (LLVM splits it) */
+  bool check_numerics;     /* --check-numerics: every kernel checks each f32
+                              value it computes for nan/inf and the entry
+                              point fails (RT_ERR_NONFINITE) naming the
+                              first node that made one; off: no code */
+  const char *source_name; /* the .nn file those messages name, or NULL */
 } CgOptions;
 
 /* target.c: whether `cpu` (a --target-cpu) names a CPU of the host

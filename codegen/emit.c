@@ -984,6 +984,52 @@ static void emit_dropout_mask(Cg *c, const Node *n) {
   cg_loop_end(c, &l);
 }
 
+/* ------------------------------------------------------ check_numerics */
+
+/* CgOptions.check_numerics: each f32 value is checked once computed, and
+ * the int32 slot at c->numerics_slot keeps the least code 2 * (node
+ * index) + (inf ? 1 : 0) of a non-finite one (runtime/model.h). Kernels
+ * run their nodes in id order, so the least index is the first node
+ * that made a nan or inf. A stored value is scanned by the runtime's
+ * rt_check_finite right after its node function; a value a fused kernel
+ * keeps in registers is checked inline (numerics_inline), since nothing
+ * else ever sees it. Fusion and the memory plan stay as they are: a
+ * stored value is still live when it is scanned (its users come later),
+ * and what is checked is the code that runs without the flag. */
+
+static bool numerics_checked(const Node *n) {
+  return n->type.dtype == DT_F32 && n->op != OP_VAR && n->op != OP_CONST;
+}
+
+static LLVMValueRef numerics_slot_ptr(Cg *c) {
+  LLVMValueRef off = cg_i64(c, c->numerics_slot);
+  return LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, "");
+}
+
+static void numerics_scan(Cg *c, const Node *n) {
+  if (!numerics_checked(n) || c->home[n->id] < 0) return;
+  LLVMTypeRef args[4] = {c->ptr, c->i64, c->i32, c->ptr};
+  LLVMTypeRef ft = LLVMFunctionType(c->void_t, args, 4, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(c->mod, "rt_check_finite");
+  if (!f) f = LLVMAddFunction(c->mod, "rt_check_finite", ft);
+  LLVMValueRef a[4] = {ptr_at(c, c->home[n->id], DT_F32, cg_i64(c, 0)), cg_i64(c, type_numel(&n->type)),
+                       ci32(c, c->numerics_base + n->id), numerics_slot_ptr(c)};
+  LLVMBuildCall2(c->b, ft, f, a, 4, "");
+}
+
+/* v: element of n that no store will hold. No fast-math flags on the
+ * compares: they must see the nan. */
+static void numerics_inline(Cg *c, const Node *n, LLVMValueRef v) {
+  if (!numerics_checked(n) || !v) return;
+  LLVMValueRef is_nan = LLVMBuildFCmp(c->b, LLVMRealUNO, v, v, "");
+  LLVMValueRef bad = LLVMBuildFCmp(c->b, LLVMRealUGE, intrinsic1(c, "llvm.fabs", v), cg_f32(c, INFINITY), "");
+  int64_t code = 2 * (int64_t)(c->numerics_base + n->id);
+  LLVMValueRef mine = LLVMBuildSelect(c->b, is_nan, ci32(c, code), ci32(c, code + 1), "");
+  LLVMValueRef p = numerics_slot_ptr(c), cur = LLVMBuildLoad2(c->b, c->i32, p, "");
+  LLVMValueRef lower = LLVMBuildAnd(c->b, bad, LLVMBuildICmp(c->b, LLVMIntSLT, mine, cur, ""), "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, lower, mine, cur, ""), p);
+}
+
 /* -------------------------------------------------------------- fusion */
 
 /* A fused kernel (passes/fuse.c): nodes [first, end) of the graph, an
@@ -1086,6 +1132,9 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
     const Node *m = F->g->nodes[i];
     if (c->home[i] >= 0 && !not_per_element(m)) cg_store(c, m, at, vals[i - F->first]);
   }
+  for (int i = F->first; i < F->end && c->numerics_slot >= 0; i++)
+    if (c->home[i] == CG_IN_REGISTERS && !not_per_element(F->g->nodes[i]))
+      numerics_inline(c, F->g->nodes[i], vals[i - F->first]);
   const Node *last = F->g->nodes[F->end - 1];
   LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;
   free(vals);
@@ -1234,6 +1283,8 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
   if (!g || (k == CG_EVALUATE && cm->loss_index < 0)) return false;
   c->g = g;
   c->home = k <= CG_EVALUATE ? cm->home_eval : cm->home_train;
+  c->numerics_slot = cm->numerics_offset;
+  c->numerics_base = k <= CG_EVALUATE ? 0 : cm->eval->n_nodes;
   if (c->node_fns_graph != g) {
     free(c->node_fns);
     c->node_fns = calloc((size_t)g->n_nodes + 1, sizeof(LLVMValueRef));
@@ -1258,6 +1309,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     }
     LLVMValueRef f = node_function(c, n, end, graph_index);
     LLVMBuildCall2(c->b, c->kernel_t, f, &c->slab, 1, "");
+    for (int j = i; j < end && c->numerics_slot >= 0; j++) numerics_scan(c, g->nodes[j]);
   }
   /* the end of the step: copies into ABI slots, then state writes */
   for (int i = 0; i < g->n_nodes; i++) {

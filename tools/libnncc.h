@@ -35,8 +35,11 @@ typedef struct nncc_compile_options {
   const char *target_cpu;       /* NULL or "native": the host's cpu and features */
   const char *const *defines;   /* "NAME=VALUE" as -D: overrides `const NAME` */
   int n_defines;
+  int check_numerics;           /* nonzero: every op's f32 result is checked for
+                                   nan/inf; an entry point that meets one fails
+                                   (4) naming the first op, its line and col */
 } nncc_compile_options;
-#define NNCC_COMPILE_DEFAULTS {2, NULL, NULL, 0}
+#define NNCC_COMPILE_DEFAULTS {2, NULL, NULL, 0, 0}
 
 /* Compile a .nn file (its data paths resolve against its directory) or a
  * source text named `name` in diagnostics (data paths against the

@@ -5,9 +5,11 @@
  * catch a gradient rule broken on purpose (ad_test_broken_op, reachable
  * from tests only). */
 #include <check.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen/codegen.h"
 #include "passes/passes.h"
@@ -195,6 +197,127 @@ START_TEST(compile_file_sine) {
 }
 END_TEST
 
+/* ------------------------------------------------------ check_numerics */
+
+/* sqrt of a negative at line 5 (h is a tanh, so h - 100 < 0): a nan in
+ * the middle of the forward pass, fused with the ops around it. */
+static const char *const nan_src =
+    "model m {\n"
+    "  input x: f32[4, 3]\n"
+    "  input y: f32[4, 2]\n"
+    "  h = dense(x, 5, tanh)\n"
+    "  s = sqrt(h - 100)\n"
+    "  t = s * 2 + 1\n"
+    "  pred = dense(t, 2)\n"
+    "  output pred\n"
+    "  loss mse(pred, y)\n"
+    "}\n";
+
+/* The forward pass is finite (sqrt(0) = 0) but sqrt's gradient at 0 is
+ * inf: the first non-finite value is made by the backward pass. relu's
+ * gradient then drops it, so without the flag this trains: the check
+ * reports every nan or inf made, used or not (as JAX's debug_nans). */
+static const char *const nan_backward_src =
+    "model m {\n"
+    "  input x: f32[4, 3]\n"
+    "  input y: f32[4, 2]\n"
+    "  h = dense(x, 5, tanh)\n"
+    "  s = sqrt(relu(h - 5))\n"
+    "  pred = dense(s + h, 2)\n"
+    "  output pred\n"
+    "  loss mse(pred, y)\n"
+    "}\n";
+
+static nncc_model *numerics_model(const char *src, bool check, nncc_jit **j, const nncc_model_api **api) {
+  nncc_compile_options o = NNCC_COMPILE_DEFAULTS;
+  o.check_numerics = check;
+  char *diag = NULL;
+  *j = nncc_compile_string("nan.nn", src, &o, &diag);
+  ck_assert_msg(*j != NULL, "%s", diag);
+  free(diag);
+  *api = nncc_jit_model(*j, NULL);
+  nncc_model *m = (*api)->create(1);
+  float *x = (*api)->data(m, tensor(*api, "x"));
+  for (int k = 0; k < 12; k++) x[k] = (float)(k % 5) * 0.3f - 0.6f;
+  return m;
+}
+
+/* issue 8 item 10: a non-finite loss must be traceable to the op */
+START_TEST(check_numerics_names_the_first_op) {
+  nncc_jit *j;
+  const nncc_model_api *api;
+  /* without the flag: only the loss is checked, as before */
+  nncc_model *m = numerics_model(nan_src, false, &j, &api);
+  ck_assert_int_eq(api->forward(m), 0);
+  ck_assert_int_eq(api->train_step(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "non-finite loss (nan)"), "%s", api->last_error(m));
+  api->destroy(m);
+  nncc_jit_free(j);
+
+  m = numerics_model(nan_src, true, &j, &api);
+  ck_assert_int_eq(api->forward(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "non-finite value (nan) first produced by 's' (sqrt, nan.nn:5:7)"), "%s",
+                api->last_error(m));
+  ck_assert_int_eq(api->evaluate(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "by 's' (sqrt, nan.nn:5:7)"), "%s", api->last_error(m));
+  ck_assert_int_eq(api->train_step(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "non-finite value (nan) first produced by 's' (sqrt, nan.nn:5:7) at step 0"),
+                "%s", api->last_error(m));
+  /* the step's update is kept (nan): now the first matmul makes one */
+  ck_assert_int_eq(api->evaluate(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "(matmul, nan.nn:4:7) at step 1"), "%s", api->last_error(m));
+  api->destroy(m);
+  nncc_jit_free(j);
+
+  m = numerics_model(nan_backward_src, true, &j, &api);
+  ck_assert_int_eq(api->forward(m), 0);  /* finite */
+  ck_assert_int_eq(api->backward(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "nan.nn:5:") && strstr(api->last_error(m), "backward pass)"), "%s",
+                api->last_error(m));
+  api->destroy(m);
+  nncc_jit_free(j);
+}
+END_TEST
+
+/* The same through a shared library (cg_write_library): the node table
+ * and the slot travel in the descriptor as data. */
+START_TEST(check_numerics_in_a_library) {
+  Arena a = {0};
+  char *diag = NULL;
+  int errors = 0;
+  Module *mod = tu_compile(&a, nan_src, &diag, &errors);
+  ck_assert_msg(errors == 0, "%s", diag);
+  free(diag);
+  Diag d;
+  diag_init(&d, "nan.nn", nan_src, strlen(nan_src), stderr);
+  PassOptions po = {.out = stderr};
+  ck_assert(pass_run_pipeline(mod, &d, &po));
+  char dir[] = "/tmp/nncc_numerics_XXXXXX", so[64], rt[600], err[512];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(so, sizeof so, "%s/m.so", dir);
+  snprintf(rt, sizeof rt, "%s", NNCC_BIN);
+  snprintf(strrchr(rt, '/') + 1, sizeof rt - (size_t)(strrchr(rt, '/') + 1 - rt), "libnncc_rt.a");
+  CgOptions co = {.opt_level = 1, .check_numerics = true, .source_name = "nan.nn"};
+  CgLibrary lib = {.so_path = so, .runtime_lib = rt};
+  ck_assert_msg(cg_write_library(mod, &co, &lib, err, sizeof err) == 0, "%s", err);
+  void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(h != NULL, "%s", dlerror());
+  const nncc_model_api *(*entry)(const char *) = (const nncc_model_api *(*)(const char *))dlsym(h, "nncc_module");
+  const nncc_model_api *api = entry(NULL);
+  nncc_model *m = api->create(1);
+  float *x = api->data(m, tensor(api, "x"));
+  for (int k = 0; k < 12; k++) x[k] = (float)(k % 5) * 0.3f - 0.6f;
+  ck_assert_int_eq(api->train_step(m), 4);
+  ck_assert_msg(strstr(api->last_error(m), "first produced by 's' (sqrt, nan.nn:5:7) at step 0"), "%s",
+                api->last_error(m));
+  api->destroy(m);
+  dlclose(h);
+  unlink(so);
+  rmdir(dir);
+  arena_free(&a);
+}
+END_TEST
+
 /* ------------------------------------------ gradcheck of compiled code */
 
 static const char *const tanh_src =
@@ -277,6 +400,8 @@ static Suite *libnncc_suite(void) {
   tcase_add_test(tc, defines_override_constants);
   tcase_add_test(tc, compile_file_sine);
   tcase_add_test(tc, unknown_target_cpu_is_an_error);
+  tcase_add_test(tc, check_numerics_names_the_first_op);
+  tcase_add_test(tc, check_numerics_in_a_library);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradcheck_jit");
   tcase_set_timeout(tc, 120);
