@@ -320,6 +320,53 @@ START_TEST(killed_saves_leave_no_temporary) {
 }
 END_TEST
 
+/* Fault injection: the disk fills up during a save (a 1 MiB tmpfs that
+ * a filler file leaves ~4 KB of): the save fails with the reason, exit 3,
+ * the old checkpoint is intact, no temporary remains. Needs mount(2)
+ * (root, not in every container): skipped with a message otherwise. */
+START_TEST(full_disk_during_save_keeps_the_old_checkpoint) {
+  char mnt[300], cmd[2048];
+  snprintf(mnt, sizeof mnt, "%s/small", dir);
+  ck_assert_int_eq(mkdir(mnt, 0700), 0);
+  snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=1m tmpfs '%s' 2>/dev/null", mnt);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "full_disk_during_save: SKIPPED (cannot mount a tmpfs here)\n");
+    return;
+  }
+  /* a checkpoint of a model whose save is ~50 KB */
+  write_file(at("w.nn"), "const B = 16\nmodel m {\n input x: f32[B, 2]\n input y: i32[B]\n"
+                         " logits = dense(dense(x, 96, relu), 3)\n output logits\n loss cross_entropy(logits, y)\n}\n"
+                         "train m {\n data = spiral(n = 64)\n optimizer = adam()\n}\n");
+  char ck[400];
+  snprintf(ck, sizeof ck, "%s/ck", mnt);
+  TuRun r = nncc("train %s --quiet --save %s", at("w.nn"), ck);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  tu_run_free(&r);
+  size_t l0, l1;
+  char *old = slurp(ck, &l0);
+  /* fill the rest of the file system but a few KB */
+  snprintf(cmd, sizeof cmd, "dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null; truncate -s -8k '%s/filler'", mnt,
+           mnt);
+  int st = system(cmd);
+  (void)st;
+  r = nncc("train %s --quiet --save %s --seed 7", at("w.nn"), ck);
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_msg(strstr(r.err, "No space left on device"), "%s", r.err);
+  tu_run_free(&r);
+  char *now = slurp(ck, &l1);
+  ck_assert_msg(l0 == l1 && !memcmp(old, now, l0), "the old checkpoint changed");
+  free(old);
+  free(now);
+  DIR *d = opendir(mnt);
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+  if (d) closedir(d);
+  ck_assert_int_eq(n, 2);  /* ck and filler: no temporary */
+  snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------- late failures */
 
 /* Item 6: a bad --save or --log path is found before any training; a
@@ -455,6 +502,7 @@ int main(void) {
   tcase_add_test(tc, checkpoint_of_another_graph);
   tcase_add_test(tc, outputs_respect_what_they_point_at);
   tcase_add_test(tc, killed_saves_leave_no_temporary);
+  tcase_add_test(tc, full_disk_during_save_keeps_the_old_checkpoint);
   tcase_add_test(tc, late_failures_keep_the_work);
   tcase_add_test(tc, fifos_do_not_hang);
   tcase_add_test(tc, command_line_refuses_what_it_would_ignore);
