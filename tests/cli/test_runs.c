@@ -402,6 +402,38 @@ START_TEST(late_failures_keep_the_work) {
 }
 END_TEST
 
+/* Item 9: a label out of range names its file and line at load time
+ * (before: "input 'y': value 5 at index 3", a position in a shuffled
+ * batch, found by the model mid-training). */
+START_TEST(bad_label_names_file_and_line) {
+  FILE *f = fopen(at("d.csv"), "w");
+  for (int i = 0; i < 20; i++) fprintf(f, "%g,%g,%d\n", i * 0.1, -i * 0.1, i == 13 ? 5 : i % 2);
+  fclose(f);
+  write_file(at("m.nn"), csv_model);
+  TuRun r = nncc("train %s --quiet", at("m.nn"));
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_msg(strstr(r.err, "d.csv:14") && strstr(r.err, "label 5") && strstr(r.err, "[0, 2)"), "%s", r.err);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* Item 10: a non-finite loss names epoch and step; --check-numerics the
+ * op and its line. */
+START_TEST(check_numerics_names_the_op) {
+  write_file(at("n.nn"), "const B = 10\nmodel m {\n input x: f32[B, 1]\n input y: f32[B, 1]\n"
+                         " p = dense(x, 1)\n q = log(p - 100)\n output q\n loss mse(q, y)\n}\n"
+                         "train m {\n data = sine(n = 40)\n optimizer = sgd(lr = 0.01)\n}\n");
+  TuRun r = nncc("train %s --quiet", at("n.nn"));
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_msg(strstr(r.err, "epoch 1, batch 1 of 4") && strstr(r.err, "non-finite loss"), "%s", r.err);
+  tu_run_free(&r);
+  r = nncc("train %s --quiet --check-numerics", at("n.nn"));
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_msg(strstr(r.err, "log, ") && strstr(r.err, "n.nn:6:"), "%s", r.err);
+  tu_run_free(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------- FIFOs */
 
 /* Item 7: a FIFO as the program, a checkpoint: an error, not a hang. */
@@ -473,7 +505,9 @@ START_TEST(readme_first_program) {
   ck_assert_ptr_nonnull(start);
   char *code = strstr(start, "    const B");
   ck_assert_ptr_nonnull(code);
-  char *end = strstr(code, "\n\n`");
+  char *end = code;  /* the indented block ends at the first unindented paragraph */
+  while ((end = strstr(end + 1, "\n\n")) && end[2] == ' ') {
+  }
   ck_assert_ptr_nonnull(end);
   /* the indented block, de-indented */
   FILE *f = fopen(at("mlp.nn"), "w");
@@ -487,6 +521,13 @@ START_TEST(readme_first_program) {
   free(readme);
   TuRun r = nncc("check %s", at("mlp.nn"));
   ck_assert_msg(r.status == 0, "%s", r.err);
+  tu_run_free(&r);
+  if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+    fprintf(stderr, "readme_first_program: training SKIPPED (dataset-fashion-mnist is not installed)\n");
+    return;
+  }
+  r = nncc("train %s --epochs 1 --quiet", at("mlp.nn"));
+  ck_assert_msg(r.status == 0 && metric(r.out, "accuracy ") > 0.7, "%s%s", r.out, r.err);
   tu_run_free(&r);
 }
 END_TEST
@@ -505,6 +546,8 @@ int main(void) {
   tcase_add_test(tc, full_disk_during_save_keeps_the_old_checkpoint);
   tcase_add_test(tc, late_failures_keep_the_work);
   tcase_add_test(tc, fifos_do_not_hang);
+  tcase_add_test(tc, bad_label_names_file_and_line);
+  tcase_add_test(tc, check_numerics_names_the_op);
   tcase_add_test(tc, command_line_refuses_what_it_would_ignore);
   tcase_add_test(tc, readme_first_program);
   suite_add_tcase(s, tc);
