@@ -240,11 +240,25 @@ START_TEST(checkpoint_of_another_graph) {
   ck_assert_msg(r.status == 0, "%s", r.err);
   tu_run_free(&r);
   char *h = slurp(at("relu.h"), NULL);
-  ck_assert_msg(strstr(h, "#define SPIRAL_FINGERPRINT \""), "%s", h);
-  free(h);
+  const char *hf = strstr(h, "#define SPIRAL_FINGERPRINT \"");
+  ck_assert_msg(hf, "%s", h);
   char *ck = slurp(at("relu.ck"), NULL);
-  ck_assert_msg(strstr(ck + 8, "\"fingerprint\":\""), "no fingerprint in the checkpoint");
+  const char *cf = strstr(ck + 8, "\"fingerprint\":\"");
+  ck_assert_msg(cf, "no fingerprint in the checkpoint");
+  /* the JIT that trained (no input gradients) and the .so (with them)
+   * have the same fingerprint */
+  ck_assert_msg(!strncmp(hf + strlen("#define SPIRAL_FINGERPRINT \""), cf + strlen("\"fingerprint\":\""), 16),
+                "header %.60s vs checkpoint %.40s", hf, cf);
+  free(h);
   free(ck);
+  /* a comment and a blank line do not change it: the checkpoint loads */
+  char *relu2 = slurp(at("relu.nn"), NULL);
+  snprintf(other, sizeof other, "# a comment\n\n%s", relu2);
+  free(relu2);
+  write_file(at("relu2.nn"), other);
+  r = nncc("eval %s --load %s", at("relu2.nn"), at("relu.ck"));
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  tu_run_free(&r);
 }
 END_TEST
 

@@ -5,6 +5,7 @@
  * checkpoints that round-trip and fail without touching the model, and
  * NULL tolerance of every entry. */
 #include <check.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,6 +508,57 @@ START_TEST(save_failure_is_an_error) {
 }
 END_TEST
 
+/* The ABI's save() to a device that is full: an error naming ENOSPC
+ * (it returned 0 before, having replaced nothing and written nothing),
+ * and /dev/full is still a device. */
+START_TEST(save_to_a_full_device_is_an_error) {
+  nncc_model *m = api.create(1);
+  ck_assert_int_eq(api.save(m, "/dev/full"), 5);
+  ck_assert_msg(strstr(api.last_error(m), "No space left on device"), "%s", api.last_error(m));
+  struct stat st;
+  ck_assert(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode));
+  api.destroy(m);
+}
+END_TEST
+
+/* A checkpoint of another graph (same tensors, another fingerprint) is
+ * refused by load() and taken by rt_model_load_weights(); a checkpoint
+ * without a fingerprint is refused when the model has one. */
+START_TEST(fingerprints_guard_load) {
+  desc.fingerprint = "00000000000000aa";
+  rt_model_api_fill(&api, &desc, tiny_create);
+  ck_assert_str_eq(api.fingerprint, "00000000000000aa");
+  nncc_model *a = api.create(1);
+  set_inputs(a, 1, 2, 0, 1);
+  ck_assert_int_eq(api.train_step(a), 0);
+  char *path = temp_path(".safetensors");
+  ck_assert_int_eq(api.save(a, path), 0);
+  desc.fingerprint = "00000000000000bb";
+  nncc_model *b = api.create(2);
+  load_fails_untouched(b, path);
+  ck_assert_msg(strstr(api.last_error(b), "another graph") && strstr(api.last_error(b), "00000000000000aa"), "%s",
+                api.last_error(b));
+  int n = 0;
+  ck_assert_int_eq(rt_model_load_weights(b, path, &n), 0);
+  ck_assert_int_eq(n, 1);  /* w; train:lr and train:step stay fresh */
+  ck_assert(fdata(b, W)[0] == fdata(a, W)[0] && fdata(b, W)[1] == fdata(a, W)[1]);
+  ck_assert(*fdata(b, STEP) == 0);
+  /* no fingerprint in the file */
+  desc.fingerprint = NULL;
+  nncc_model *c = api.create(1);
+  ck_assert_int_eq(api.save(c, path), 0);
+  desc.fingerprint = "00000000000000bb";
+  load_fails_untouched(b, path);
+  ck_assert_msg(strstr(api.last_error(b), "no graph fingerprint"), "%s", api.last_error(b));
+  desc.fingerprint = NULL;
+  unlink(path);
+  free(path);
+  api.destroy(a);
+  api.destroy(b);
+  api.destroy(c);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("model");
   TCase *tc = tcase_create("model");
@@ -526,6 +578,8 @@ int main(void) {
   tcase_add_test(tc, save_then_load_round_trips);
   tcase_add_test(tc, bad_checkpoints_leave_the_model_unchanged);
   tcase_add_test(tc, save_failure_is_an_error);
+  tcase_add_test(tc, save_to_a_full_device_is_an_error);
+  tcase_add_test(tc, fingerprints_guard_load);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
