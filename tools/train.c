@@ -124,10 +124,7 @@ static void close_session(Session *s) {
 static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *out) {
   char err[1024] = "";
   const nncc_model_api *api = s->api;
-  const rt_model_desc *desc = NULL;
-  nncc_model *probe = NULL;  /* the descriptor (label bounds) hangs off an instance */
-  if (!s->model) probe = api->create(0);
-  desc = rt_model_desc_of(s->model ? s->model : probe);
+  const rt_model_desc *desc = rt_model_desc_of(s->model);  /* the label bounds */
   rt_column_spec cols[8];
   int n_cols = s->n_inputs;
   memset(cols, 0, sizeof cols);
@@ -137,7 +134,6 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
     cols[k].width = per_sample(t);
     if (desc && cols[k].is_int) cols[k].label_bound = desc->tensors[s->inputs[k]].label_bound;
   }
-  if (probe) api->destroy(probe);
   int rc;
   if (!strcmp(ds->kind, "sine") || !strcmp(ds->kind, "spiral") || !strcmp(ds->kind, "xor")) {
     rc = rt_load_synthetic(ds->kind, ds->n, ds->classes, ds->lo, ds->hi, seed, out, err, sizeof err);
@@ -618,14 +614,14 @@ int run_train(const RunOptions *o, Module *m) {
   bool tty = isatty(2) && !o->quiet;
   long long saved_epoch = 0;   /* the last checkpoint written: epoch, step */
   int64_t saved_step = -1;
-  if ((rc = load_data(&s, spec->data, plan.seed, &train))) goto out;
-  if (spec->eval && (rc = load_data(&s, spec->eval, plan.seed + 1, &eval))) goto out;
   s.model = s.api->create(plan.seed);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory creating model '%s'\n", model);
     rc = EXIT_RUNTIME;
     goto out;
   }
+  if ((rc = load_data(&s, spec->data, plan.seed, &train))) goto out;
+  if (spec->eval && (rc = load_data(&s, spec->eval, plan.seed + 1, &eval))) goto out;
   int64_t steps = train.n / s.batch;
   plan.steps_per_epoch = steps;
   plan.samples = train.n;
@@ -819,13 +815,13 @@ int run_eval(const RunOptions *o, Module *m) {
   if (rc) goto out;
   const DataSpec *ds = spec->eval ? spec->eval : spec->data;
   uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)spec->seed;
-  if ((rc = load_data(&s, ds, seed + (spec->eval ? 1 : 0), &data))) goto out;
   s.model = s.api->create(seed);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory\n");
     rc = EXIT_RUNTIME;
     goto out;
   }
+  if ((rc = load_data(&s, ds, seed + (spec->eval ? 1 : 0), &data))) goto out;
   if (o->load ? s.api->load(s.model, o->load) != 0 : rt_model_load_weights(s.model, o->load_weights, NULL) != 0) {
     fprintf(stderr, "nncc: error: %s\n", s.api->last_error(s.model));
     if (o->load && strstr(s.api->last_error(s.model), "fingerprint"))
