@@ -194,7 +194,8 @@ Node *elab_node(Elab *E, Op op, Node **ins, int n_in, SrcLoc loc) {
  * is at the user's call, so "a dimension" alone would not say which one. */
 static const char *const_what(Elab *E, const Value *v, const char *what) {
   if (!v->arg_of) return what;
-  return arena_printf(E->a, "argument '%s' of '%s'", v->arg_name, v->arg_of->name);
+  return arena_printf(E->a, "argument '%s' of '%s'", v->arg_of->params[v->arg_index].name,
+                      v->arg_of->name);
 }
 
 bool const_int(Elab *E, const Value *v, int64_t *out, const char *what) {
@@ -894,7 +895,7 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
     b = ARENA_NEW(E->a, Binding);
     b->name = p->name;
     b->val = bound[j];
-    b->val.arg_name = p->name;
+    b->val.arg_index = j;
     b->val.arg_of = def;
     b->fixed = false;
     frame_add(E->a, callee, b);
@@ -930,8 +931,7 @@ static Value call_def(Elab *E, const Item *def, const Ast *call, Value *args, co
   E->override_loc = saved_override;
   E->bound_name = saved_bound;
   ret.loc = loc;
-  ret.arg_name = NULL;  /* `return units` is the callee's argument, not the caller's */
-  ret.arg_of = NULL;
+  ret.arg_of = NULL;  /* `return units` is the callee's argument, not the caller's */
   return ret;
 }
 

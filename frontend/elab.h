@@ -37,9 +37,10 @@ struct Value {
   const Item *def;
   Value *items;
   int n;
+  int arg_index;         /* with arg_of: which parameter (fills padding) */
   Type type;
-  const char *arg_name;  /* a def's argument, as bound: messages name it */
-  const Item *arg_of;    /* that def, or NULL */
+  const Item *arg_of;    /* a def whose argument this is, as bound, or
+                            NULL: messages name the argument */
 };
 
 /* One name in a frame. Re-binding a name updates it in place. */
