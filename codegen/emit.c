@@ -1092,7 +1092,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   int64_t ostr[IR_MAX_RANK] = {0};
   row_major(F->loop, ostr);
   LLVMValueRef at = linear(c, idx, ostr, r, 0);
-  LLVMValueRef *vals = calloc((size_t)count, sizeof *vals), *args = calloc((size_t)count * FUSED_SLOTS, sizeof *args);
+  LLVMValueRef *vals = nncc_calloc((size_t)count, sizeof *vals), *args = nncc_calloc((size_t)count * FUSED_SLOTS, sizeof *args);
   if (F->kind == KERNEL_SOFTMAX) vals[0] = anchor;
   if (F->kind == KERNEL_MATMUL || F->kind == KERNEL_CONV) vals[0] = cg_load(c, F->g->nodes[F->first], at);
   /* every load first */
@@ -1137,8 +1137,8 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
       numerics_inline(c, F->g->nodes[i], vals[i - F->first]);
   const Node *last = F->g->nodes[F->end - 1];
   LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;
-  free(vals);
-  free(args);
+  nncc_free(vals);
+  nncc_free(args);
   return folded;
 }
 
@@ -1162,7 +1162,7 @@ static void emit_fused(Cg *c, int first, int end) {
   Fused F = {c->g, first, end, first, ir_kernel_kind(c->g, first, NULL), &c->g->nodes[first]->type, NULL};
   const Node *head = c->g->nodes[first];
   if (F.kind == KERNEL_MATMUL || F.kind == KERNEL_CONV || F.kind == KERNEL_SOFTMAX) F.from = first + 1;
-  F.hoisted = calloc((size_t)(end - first) * FUSED_SLOTS, sizeof *F.hoisted);
+  F.hoisted = nncc_calloc((size_t)(end - first) * FUSED_SLOTS, sizeof *F.hoisted);
   fused_hoist(c, &F);
   if (F.kind == KERNEL_MATMUL) {
     emit_matmul(c, head, &F);
@@ -1178,7 +1178,7 @@ static void emit_fused(Cg *c, int first, int end) {
     fused_body(c, &F, ns.idx, NULL);
     nest_end(c, &ns);
   }
-  free(F.hoisted);
+  nncc_free(F.hoisted);
 }
 
 /* ------------------------------------------------------------- kernels */
@@ -1227,9 +1227,9 @@ static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {
  * codegen and the fuse pass). */
 static char *kernel_nodes(const Graph *g, CgKernel k) {
   unsigned *entries = pass_entry_masks(g);
-  char *want = calloc((size_t)g->n_nodes + 1, 1);
+  char *want = nncc_calloc((size_t)g->n_nodes + 1, 1);
   for (int i = 0; i < g->n_nodes; i++) want[i] = (entries[i] >> k) & 1;
-  free(entries);
+  nncc_free(entries);
   return want;
 }
 
@@ -1264,7 +1264,7 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
   if (n->kernel) emit_fused(c, n->id, end);
   else if (!emit_node(c, n))  /* batch_norm, layer_norm, dropout: lowered before codegen */
-    nncc_fatal("internal error: no code generation for '%s' (an op the lower pass removes)", op_info(n->op)->name);
+    nncc_raise("internal error: no code generation for '%s' (an op the lower pass removes)", op_info(n->op)->name);
   LLVMBuildRetVoid(c->b);
   c->node_fns[n->id] = c->fn;
   c->fn = kernel;
@@ -1286,8 +1286,8 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
   c->numerics_slot = cm->numerics_offset;
   c->numerics_base = k <= CG_EVALUATE ? 0 : cm->eval->n_nodes;
   if (c->node_fns_graph != g) {
-    free(c->node_fns);
-    c->node_fns = calloc((size_t)g->n_nodes + 1, sizeof(LLVMValueRef));
+    nncc_free(c->node_fns);
+    c->node_fns = nncc_calloc((size_t)g->n_nodes + 1, sizeof(LLVMValueRef));
     c->node_fns_graph = g;
   }
   c->fn = new_function(c, fn_name, false);
@@ -1329,7 +1329,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     if (c->home[v->id] < 0) fill(c, n->in[0], cg_load(c, v, cg_i64(c, 0)));
     else if (c->home[v->id] != c->home[n->in[0]->id]) copy_values(c, c->home[v->id], c->home[n->in[0]->id], &v->type);
   }
-  free(want);
+  nncc_free(want);
   LLVMBuildRetVoid(c->b);
   return true;
 }

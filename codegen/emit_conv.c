@@ -149,7 +149,7 @@ static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMV
   int64_t mid_lo, mid_hi;
   middle_range(k, by_input, &mid_lo, &mid_hi);
   /* the weights are read before the loops (see the top of the file) */
-  LLVMValueRef *wv = calloc((size_t)k->KW, sizeof *wv);
+  LLVMValueRef *wv = nncc_calloc((size_t)k->KW, sizeof *wv);
   NNCC_ASSERT(wv);
   for (int64_t b = 0; b < k->KW; b++) wv[b] = cg_load(c, w, affine(c, wrow, 1, b));
   CgLoop l;
@@ -175,7 +175,7 @@ static void row_taps(Cg *c, const Conv *k, bool by_input, const Node *dst, LLVMV
       cg_loop_end(c, &l);
     }
   }
-  free(wv);
+  nncc_free(wv);
 }
 
 /* row offsets: ((p*P + q)*Q + r)*R */
@@ -259,7 +259,7 @@ static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
   Conv k = conv_dims(&x->type, &node->type, &g->type, node);
   int64_t mid_lo, mid_hi;
   middle_range(&k, false, &mid_lo, &mid_hi);
-  LLVMValueRef *acc = calloc((size_t)k.KW, sizeof *acc);
+  LLVMValueRef *acc = nncc_calloc((size_t)k.KW, sizeof *acc);
   NNCC_ASSERT(acc);
   for (int64_t b = 0; b < k.KW; b++) acc[b] = entry_alloca(c, c->f32);
   CgLoop lo, lc, la, ln, li, lj;
@@ -301,7 +301,7 @@ static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
   cg_loop_end(c, &la);
   cg_loop_end(c, &lc);
   cg_loop_end(c, &lo);
-  free(acc);
+  nncc_free(acc);
 }
 
 /* ------------------------------------------- register-blocked fast paths */

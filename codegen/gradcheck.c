@@ -96,10 +96,10 @@ static int pick_elements(int64_t numel, uint64_t seed, uint64_t stream, int64_t 
  * value of v (an intermediate: the evaluator overrides it). */
 static bool check_adjoint(Check *c, Node *v, Node *adj, double *fd_out, double *an_out) {
   int64_t n = type_numel(&v->type);
-  double *u = malloc(sizeof(double) * (size_t)n), *val = malloc(sizeof(double) * (size_t)n);
+  double *u = nncc_malloc(sizeof(double) * (size_t)n), *val = nncc_malloc(sizeof(double) * (size_t)n);
   if (interp_run(c->in, 0, c->err, sizeof c->err)) {
-    free(u);
-    free(val);
+    nncc_free(u);
+    nncc_free(val);
     return true;
   }
   const double *base = interp_value(c->in, v), *a = interp_value(c->in, adj);
@@ -108,7 +108,7 @@ static bool check_adjoint(Check *c, Node *v, Node *adj, double *fd_out, double *
     u[k] = rt_rand_normal(c->o->seed, 977 + (uint64_t)v->id, (uint64_t)k);
     an += a[k] * u[k];
   }
-  double *b0 = malloc(sizeof(double) * (size_t)n);
+  double *b0 = nncc_malloc(sizeof(double) * (size_t)n);
   memcpy(b0, base, sizeof(double) * (size_t)n);
   for (int64_t k = 0; k < n; k++) val[k] = b0[k] + eps * u[k];
   interp_override(c->in, v, val);
@@ -119,9 +119,9 @@ static bool check_adjoint(Check *c, Node *v, Node *adj, double *fd_out, double *
   /* a stop_gradient node goes back to being held at the base point */
   interp_override(c->in, v, v->op == OP_STOP_GRADIENT ? b0 : NULL);
   double fd = (lp - lm) / (2 * eps), ae, re;
-  free(u);
-  free(val);
-  free(b0);
+  nncc_free(u);
+  nncc_free(val);
+  nncc_free(b0);
   *fd_out = fd;
   *an_out = an;
   return close_enough(c->o, fd, an, &ae, &re);
@@ -158,7 +158,7 @@ static void locate_bad_rule(Check *c, Node **adj, int n_forward) {
  * (grad(theta + eps v) - grad(theta - eps v)) / 2 eps. */
 static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   Graph *g = c->g;
-  Node **dirs = calloc((size_t)n_params, sizeof(Node *));
+  Node **dirs = nncc_calloc((size_t)n_params, sizeof(Node *));
   Node *s = NULL;
   for (int p = 0; p < n_params; p++) {
     dirs[p] = ir_var(g, arena_printf(g->arena, "hvp:%s", params[p]->name), ROLE_INPUT, params[p]->type,
@@ -183,7 +183,7 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
     }
   }
   if (!s) {
-    free(dirs);
+    nncc_free(dirs);
     return true;
   }
   Node **hv = ad_backward(g, s, params, n_params);
@@ -203,17 +203,17 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   double worst_abs = 0, worst_rel = 0, eps = c->o->eps;
   if (hold_stop_gradients(g, g->n_nodes, in, c->err, sizeof c->err)) ok = false;
   /* analytic H v, copied before the perturbed runs overwrite values */
-  double **an = calloc((size_t)n_params, sizeof(double *));
+  double **an = nncc_calloc((size_t)n_params, sizeof(double *));
   for (int p = 0; p < n_params && ok; p++) {
     int64_t n = type_numel(&params[p]->type);
-    an[p] = calloc((size_t)n, sizeof(double));
+    an[p] = nncc_calloc((size_t)n, sizeof(double));
     if (hv[params[p]->id]) memcpy(an[p], interp_value(in, hv[params[p]->id]), sizeof(double) * (size_t)n);
   }
-  double **plus = calloc((size_t)n_params, sizeof(double *)), **orig = calloc((size_t)n_params, sizeof(double *));
+  double **plus = nncc_calloc((size_t)n_params, sizeof(double *)), **orig = nncc_calloc((size_t)n_params, sizeof(double *));
   for (int p = 0; p < n_params && ok; p++) {
     int64_t n = type_numel(&params[p]->type);
-    orig[p] = malloc(sizeof(double) * (size_t)n);
-    plus[p] = malloc(sizeof(double) * (size_t)n);
+    orig[p] = nncc_malloc(sizeof(double) * (size_t)n);
+    plus[p] = nncc_malloc(sizeof(double) * (size_t)n);
     memcpy(orig[p], interp_var(in, params[p]), sizeof(double) * (size_t)n);
   }
   for (int sign = 1; sign >= -1 && ok; sign -= 2) {
@@ -243,14 +243,14 @@ static bool check_hvp(Check *c, Node **params, Node **grads, int n_params) {
   fprintf(c->o->out, "%-24s  %12.3e  %12.3e  %s\n", "hessian-vector product", worst_abs, worst_rel,
           ok ? "ok" : "FAIL");
   for (int p = 0; p < n_params; p++) {
-    free(an ? an[p] : NULL);
-    free(plus[p]);
-    free(orig[p]);
+    nncc_free(an ? an[p] : NULL);
+    nncc_free(plus[p]);
+    nncc_free(orig[p]);
   }
-  free(an);
-  free(plus);
-  free(orig);
-  free(dirs);
+  nncc_free(an);
+  nncc_free(plus);
+  nncc_free(orig);
+  nncc_free(dirs);
   interp_free(in);
   return ok;
 }
@@ -405,7 +405,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
     return 1;
   }
   int n_forward = g->n_nodes, n_params = 0;
-  Node **params = calloc((size_t)n_forward, sizeof(Node *));
+  Node **params = nncc_calloc((size_t)n_forward, sizeof(Node *));
   for (int i = 0; i < n_forward; i++)
     if (g->nodes[i]->op == OP_VAR && (g->nodes[i]->roles & ROLE_PARAM)) params[n_params++] = g->nodes[i];
   /* --jit also checks the f32 inputs' gradients (grad() gives them):
@@ -417,7 +417,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
     if (v->op == OP_VAR && (v->roles & ROLE_INPUT) && v->type.dtype == DT_F32) params[n_wrt++] = v;
   }
   Node **adj = ad_backward(g, c.loss, params, n_wrt);
-  Node **grads = calloc((size_t)n_params + 1, sizeof(Node *));
+  Node **grads = nncc_calloc((size_t)n_params + 1, sizeof(Node *));
   for (int p = 0; p < n_params; p++) grads[p] = adj[params[p]->id];
 
   c.in = interp_new(g, false);
@@ -449,7 +449,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
     Node *v = params[p];
     int64_t numel = type_numel(&v->type), idx[MAX_ELEMS_PER_PARAM];
     int n_idx = pick_elements(numel, o->seed, rt_stream_of(v->name), idx);
-    double *an = calloc((size_t)n_idx, sizeof(double));
+    double *an = nncc_calloc((size_t)n_idx, sizeof(double));
     if (interp_run(c.in, 0, c.err, sizeof c.err)) break;
     for (int k = 0; k < n_idx; k++) an[k] = grads[p] ? interp_value(c.in, grads[p])[idx[k]] : 0;
     double *x = interp_var(c.in, v), worst_abs = 0, worst_rel = 0;
@@ -466,7 +466,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
       if (ae > worst_abs) worst_abs = ae;
       if (re > worst_rel && ae > o->atol) worst_rel = re;
     }
-    free(an);
+    nncc_free(an);
     fprintf(o->out, "%-24s  %12.3e  %12.3e  %s\n", v->name, worst_abs, worst_rel, ok ? "ok" : "FAIL");
     all_ok &= ok;
   }
@@ -475,7 +475,7 @@ int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
   rc = all_ok ? 0 : 1;
 out:
   interp_free(c.in);
-  free(params);
-  free(grads);
+  nncc_free(params);
+  nncc_free(grads);
   return rc;
 }

@@ -50,11 +50,8 @@ struct Interp {
 
 /* ------------------------------------------------------------ helpers */
 
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) nncc_fatal("out of memory in the reference evaluator");
-  return p;
-}
+/* Scratch: out of memory unwinds (ir.h), interp_free frees. */
+static void *xcalloc(size_t n, size_t size) { return nncc_calloc(n ? n : 1, size ? size : 1); }
 
 /* What users of n read. */
 static double *val(const Interp *in, const Node *n) {
@@ -300,7 +297,7 @@ static void eval_reduce(const Interp *in, const Node *n, double *out) {
     }
     for (int64_t o = 0; o < nout; o++)
       if (isfinite(out[o])) out[o] += log(sum[o]);
-    free(sum);
+    nncc_free(sum);
   }
 }
 
@@ -729,13 +726,13 @@ Interp *interp_new(const Graph *g, bool round_f32) {
 void interp_free(Interp *in) {
   if (!in) return;
   for (int i = 0; i < in->n_nodes; i++) {
-    free(in->buf[i]);
-    free(in->over[i]);
+    nncc_free(in->buf[i]);
+    nncc_free(in->over[i]);
   }
-  free(in->buf);
-  free(in->over);
-  free(in->numel);
-  free(in);
+  nncc_free(in->buf);
+  nncc_free(in->over);
+  nncc_free(in->numel);
+  nncc_free(in);
 }
 
 double *interp_var(Interp *in, const Node *var) {
@@ -799,7 +796,7 @@ const double *interp_value(const Interp *in, const Node *n) {
 
 void interp_override(Interp *in, const Node *n, const double *values) {
   NNCC_ASSERT(n->id < in->n_nodes && in->g->nodes[n->id] == n);
-  free(in->over[n->id]);
+  nncc_free(in->over[n->id]);
   in->over[n->id] = NULL;
   if (!values) return;
   in->over[n->id] = xcalloc((size_t)in->numel[n->id], sizeof(double));

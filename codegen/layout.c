@@ -75,9 +75,9 @@ static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
  * each node: the var it is written into, or NULL. */
 static const Node **in_place_writes(const Graph *g, const bool *stored) {
   int count = g->n_nodes;
-  const Node **into = calloc((size_t)count + 1, sizeof *into);
-  int *users = calloc((size_t)count + 1, sizeof(int)), *writer = malloc(sizeof(int) * (size_t)(count + 1));
-  int *end = malloc(sizeof(int) * (size_t)(count + 1)), *last_read = malloc(sizeof(int) * (size_t)(count + 1));
+  const Node **into = nncc_calloc((size_t)count + 1, sizeof *into);
+  int *users = nncc_calloc((size_t)count + 1, sizeof(int)), *writer = nncc_malloc(sizeof(int) * (size_t)(count + 1));
+  int *end = nncc_malloc(sizeof(int) * (size_t)(count + 1)), *last_read = nncc_malloc(sizeof(int) * (size_t)(count + 1));
   for (int i = 0; i < count; i++) writer[i] = last_read[i] = -1;
   for (int i = count - 1; i >= 0; i--) {  /* end of i's loop: its kernel's */
     const Node *n = g->nodes[i];
@@ -111,10 +111,10 @@ static const Node **in_place_writes(const Graph *g, const bool *stored) {
       for (int k = 0; k < g->nodes[first]->n_in; k++) anchor_reads |= g->nodes[first]->in[k] == state;
     if (!anchor_reads) into[i] = state;
   }
-  free(users);
-  free(writer);
-  free(end);
-  free(last_read);
+  nncc_free(users);
+  nncc_free(writer);
+  nncc_free(end);
+  nncc_free(last_read);
   return into;
 }
 
@@ -124,8 +124,8 @@ static const Node **in_place_writes(const Graph *g, const bool *stored) {
  * the transpose is never materialized. */
 static bool *transpose_views(const Graph *g) {
   int count = g->n_nodes;
-  bool *view = calloc((size_t)count + 1, 1);
-  char *bad = calloc((size_t)count + 1, 1);
+  bool *view = nncc_calloc((size_t)count + 1, 1);
+  char *bad = nncc_calloc((size_t)count + 1, 1);
   for (int i = 0; i < count; i++) {
     const Node *n = g->nodes[i];
     for (int k = 0; k < n->n_in; k++)
@@ -135,7 +135,7 @@ static bool *transpose_views(const Graph *g) {
     const Node *t = g->nodes[i];
     view[i] = t->op == OP_TRANSPOSE && t->type.rank == 2 && !t->roles && !t->kernel && !bad[i];
   }
-  free(bad);
+  nncc_free(bad);
   return view;
 }
 
@@ -154,9 +154,9 @@ typedef struct FreeBlock {
  * the scratch bytes used; *naive gets what one block per value would. */
 static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t scratch_base, int64_t *naive) {
   int count = g->n_nodes;
-  int *last = malloc(sizeof(int) * (size_t)(count + 1));
+  int *last = nncc_malloc(sizeof(int) * (size_t)(count + 1));
   /* a fused kernel runs as one loop: what it reads lives to its end */
-  int *kernel_end = calloc((size_t)g->n_kernels + 1, sizeof(int));
+  int *kernel_end = nncc_calloc((size_t)g->n_kernels + 1, sizeof(int));
   bool *stored = ir_kernel_stores(g);
   const Node **into = in_place_writes(g, stored);
   bool *view = transpose_views(g);
@@ -174,12 +174,12 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
     }
   }
   /* values that die at node i, freed before i allocates its own */
-  int *dies_head = malloc(sizeof(int) * (size_t)(count + 2)), *dies_next = malloc(sizeof(int) * (size_t)(count + 1));
+  int *dies_head = nncc_malloc(sizeof(int) * (size_t)(count + 2)), *dies_next = nncc_malloc(sizeof(int) * (size_t)(count + 1));
   for (int i = 0; i <= count; i++) dies_head[i] = -1;
-  FreeBlock *free_list = malloc(sizeof(FreeBlock) * (size_t)(count + 1));
+  FreeBlock *free_list = nncc_malloc(sizeof(FreeBlock) * (size_t)(count + 1));
   int n_free = 0;
   int64_t top = scratch_base, total_naive = 0;
-  bool *scratch = calloc((size_t)count + 1, 1);
+  bool *scratch = nncc_calloc((size_t)count + 1, 1);
   for (int i = 0; i < count; i++) {
     /* release what died before this node (its last user was earlier) */
     for (int v = dies_head[i]; v >= 0; v = dies_next[v]) {
@@ -244,15 +244,15 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
       dies_head[dies] = i;
     }
   }
-  free(last);
-  free(kernel_end);
-  free(stored);
-  free(into);
-  free(view);
-  free(dies_head);
-  free(dies_next);
-  free(free_list);
-  free(scratch);
+  nncc_free(last);
+  nncc_free(kernel_end);
+  nncc_free(stored);
+  nncc_free(into);
+  nncc_free(view);
+  nncc_free(dies_head);
+  nncc_free(dies_next);
+  nncc_free(free_list);
+  nncc_free(scratch);
   if (naive) *naive = total_naive;
   return top - scratch_base;
 }

@@ -1407,6 +1407,10 @@ static Program *prelude_program(Arena *a) {
   Token *toks = lex(&prelude_arena, &d, &n);
   prog = parse_program(&prelude_arena, &d, toks, n);
   NNCC_ASSERT(d.n_errors == 0);
+  /* cached for the process: an error in this compilation must not free
+   * it (an error above, before prog is set, frees it and the next
+   * compilation parses again) */
+  arena_keep(&prelude_arena);
   (void)a;
   return prog;
 }

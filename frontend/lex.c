@@ -62,10 +62,10 @@ typedef struct Lexer {
   size_t line_start;  /* offset of the first byte of the current line */
   int line;           /* 1-based */
   int depth;          /* open '(' and '[': newlines inside are dropped */
-  Token *toks;        /* malloc'ed while lexing (realloc is amortized
+  Token *toks;        /* scratch (nncc_realloc) while lexing (realloc is amortized
                          O(1) and wastes nothing), copied to the arena */
   int n, cap;
-  int *bad_lines;     /* lines with a lexical error, ascending (malloc'ed) */
+  int *bad_lines;     /* lines with a lexical error, ascending (scratch) */
   int n_bad, cap_bad;
 } Lexer;
 
@@ -96,8 +96,7 @@ static void lex_err(Lexer *L, SrcLoc loc, const char *fmt, ...) {
   if (L->n_bad && L->bad_lines[L->n_bad - 1] >= loc.line) return;
   if (L->n_bad == L->cap_bad) {
     L->cap_bad = L->cap_bad ? 2 * L->cap_bad : 16;
-    L->bad_lines = realloc(L->bad_lines, sizeof(int) * (size_t)L->cap_bad);
-    if (!L->bad_lines) nncc_fatal("out of memory");
+    L->bad_lines = nncc_realloc(L->bad_lines, sizeof(int) * (size_t)L->cap_bad);
   }
   L->bad_lines[L->n_bad++] = loc.line;
 }
@@ -117,8 +116,7 @@ static const char *clip(char *buf, const char *s, size_t n) {
 static Token *push(Lexer *L, TokKind kind, size_t start, size_t end) {
   if (L->n == L->cap) {
     L->cap = L->cap ? L->cap * 2 : 256;
-    L->toks = realloc(L->toks, sizeof(Token) * (size_t)L->cap);
-    if (!L->toks) nncc_fatal("out of memory while lexing");
+    L->toks = nncc_realloc(L->toks, sizeof(Token) * (size_t)L->cap);
   }
   Token *t = &L->toks[L->n++];
   memset(t, 0, sizeof *t);
@@ -181,12 +179,11 @@ static void lex_number(Lexer *L) {
   } else {
     /* strtod needs a terminated copy: the source need not end in NUL */
     char small[64];
-    char *buf = p - s < sizeof small ? small : malloc(p - s + 1);
-    if (!buf) nncc_fatal("out of memory while lexing");
+    char *buf = p - s < sizeof small ? small : nncc_malloc(p - s + 1);
     memcpy(buf, L->src + s, p - s);
     buf[p - s] = 0;
     t->fval = strtod(buf, NULL);
-    if (buf != small) free(buf);
+    if (buf != small) nncc_free(buf);
     if (isinf(t->fval)) {
       lex_err(L, t->loc, "number literal '%s' is too large", clip(q, L->src + s, p - s));
       t->fval = 0;
@@ -368,12 +365,12 @@ Token *lex(Arena *a, Diag *d, int *n_tokens) {
   push(&L, TK_EOF, L.len, L.len);
   Token *out = ARENA_ARRAY(a, Token, L.n);
   memcpy(out, L.toks, sizeof(Token) * (size_t)L.n);
-  free(L.toks);
+  nncc_free(L.toks);
   for (int i = 0, b = 0; i < L.n && b < L.n_bad; i++) {
     while (b < L.n_bad && L.bad_lines[b] < out[i].loc.line) b++;
     if (b < L.n_bad && L.bad_lines[b] == out[i].loc.line) out[i].lex_error = true;
   }
-  free(L.bad_lines);
+  nncc_free(L.bad_lines);
   if (n_tokens) *n_tokens = L.n;
   return out;
 }

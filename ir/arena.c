@@ -1,5 +1,8 @@
-/* arena.c - bump allocation for one compilation, and the fatal paths.
- * Blocks grow geometrically; a request larger than a block gets its own. */
+/* arena.c - bump allocation for one compilation, scratch blocks, and the
+ * error paths: recovery points that out of memory and internal errors
+ * unwind to (ir.h, "errors"), and the allocation fault injection tests
+ * use. Blocks grow geometrically; a request larger than a block gets its
+ * own. */
 #include "ir/ir.h"
 
 #include <stdlib.h>
@@ -11,30 +14,176 @@ struct ArenaBlock {
   _Alignas(16) unsigned char data[];
 };
 
+/* A scratch block's header: its link, then 16-byte aligned data. */
+typedef struct ScratchHead {
+  _Alignas(16) NnccOwned own;
+} ScratchHead;
+
+enum { OWN_SCRATCH, OWN_ARENA, OWN_CLEANUP };
+
+/* Per thread: the innermost recovery point, the list of what is made
+ * outside any (never freed by an error), the fault injection countdown. */
+static _Thread_local NnccCatch *innermost;
+static _Thread_local NnccOwned *unowned;
+static _Thread_local long fail_countdown = -1;
+
 _Noreturn void nncc_assert_fail(const char *cond, const char *file, int line) {
   fprintf(stderr, "nncc: internal error: %s:%d: assertion '%s' failed\n", file, line, cond);
   abort();
 }
 
-_Noreturn void nncc_fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "nncc: fatal: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
+/* ------------------------------------------------------ ownership lists */
+
+static void own_link(NnccOwned *o, int kind) {
+  NnccOwned **head = innermost ? &innermost->owned : &unowned;
+  o->kind = kind;
+  o->next = *head;
+  if (*head) (*head)->pprev = &o->next;
+  o->pprev = head;
+  *head = o;
 }
 
+static void own_unlink(NnccOwned *o) {
+  if (!o->pprev) return;
+  *o->pprev = o->next;
+  if (o->next) o->next->pprev = o->pprev;
+  o->next = NULL;
+  o->pprev = NULL;
+}
+
+static void free_blocks(Arena *a) {
+  ArenaBlock *b = a->head;
+  while (b) {
+    ArenaBlock *next = b->next;
+    free(b);
+    b = next;
+  }
+  a->head = NULL;
+  a->used = 0;
+}
+
+void nncc_catch_push(NnccCatch *c) {
+  c->prev = innermost;
+  c->owned = NULL;
+  c->msg[0] = 0;
+  innermost = c;
+}
+
+void nncc_catch_pop(NnccCatch *c) {
+  if (innermost != c) return;  /* an error popped it */
+  innermost = c->prev;
+  if (!c->owned) return;
+  /* what is still live belongs to the enclosing recovery point now; it
+   * is newer than what that one holds, so it goes first */
+  NnccOwned **head = innermost ? &innermost->owned : &unowned, *tail = c->owned;
+  while (tail->next) tail = tail->next;
+  tail->next = *head;
+  if (*head) (*head)->pprev = &tail->next;
+  c->owned->pprev = head;
+  *head = c->owned;
+  c->owned = NULL;
+}
+
+_Noreturn void nncc_raise(const char *fmt, ...) {
+  NnccCatch *c = innermost;
+  char local[256];
+  char *msg = c ? c->msg : local;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof local, fmt, ap);
+  va_end(ap);
+  if (!c) {
+    fprintf(stderr, "nncc: fatal: %s (no recovery point)\n", msg);
+    abort();
+  }
+  /* newest first: an arena whose struct sits in a scratch block was
+   * linked after the block, so it is emptied before the block goes */
+  while (c->owned) {
+    NnccOwned *o = c->owned;
+    own_unlink(o);
+    if (o->kind == OWN_ARENA) free_blocks((Arena *)((char *)o - offsetof(Arena, own)));
+    else if (o->kind == OWN_CLEANUP) ((NnccCleanup *)o)->fn(((NnccCleanup *)o)->arg);
+    else free(o);
+  }
+  innermost = c->prev;
+  longjmp(c->jmp, 1);
+}
+
+void nncc_cleanup_push(NnccCleanup *c, void (*fn)(void *arg), void *arg) {
+  c->fn = fn;
+  c->arg = arg;
+  c->own.pprev = NULL;
+  own_link(&c->own, OWN_CLEANUP);
+}
+
+void nncc_cleanup_pop(NnccCleanup *c) { own_unlink(&c->own); }
+
+long nncc_alloc_fail_after(long n) {
+  long left = fail_countdown;
+  fail_countdown = n < 0 ? -1 : n;
+  return left;
+}
+
+/* The fault injection test's hook: true for the armed allocation. */
+static bool injected_failure(void) {
+  if (fail_countdown < 0) return false;
+  return fail_countdown-- == 0;
+}
+
+/* ------------------------------------------------------- scratch blocks */
+
+void *nncc_malloc(size_t size) {
+  if (size > SIZE_MAX - sizeof(ScratchHead)) NNCC_OOM();
+  ScratchHead *h = injected_failure() ? NULL : malloc(sizeof *h + (size ? size : 1));
+  if (!h) NNCC_OOM();
+  own_link(&h->own, OWN_SCRATCH);
+  return h + 1;
+}
+
+void *nncc_calloc(size_t n, size_t size) {
+  if (size && n > (SIZE_MAX - sizeof(ScratchHead)) / size) NNCC_OOM();
+  void *p = nncc_malloc(n * size);
+  memset(p, 0, n * size);
+  return p;
+}
+
+void *nncc_realloc(void *p, size_t size) {
+  if (!p) return nncc_malloc(size);
+  if (size > SIZE_MAX - sizeof(ScratchHead)) NNCC_OOM();
+  ScratchHead *old = (ScratchHead *)p - 1;
+  /* on failure the old block stays listed: the error frees it */
+  ScratchHead *h = injected_failure() ? NULL : realloc(old, sizeof *h + (size ? size : 1));
+  if (!h) NNCC_OOM();
+  if (h != old) {  /* moved: the neighbours' links point at the old place */
+    *h->own.pprev = &h->own;
+    if (h->own.next) h->own.next->pprev = &h->own.next;
+  }
+  return h + 1;
+}
+
+void *nncc_calloc_or_null(size_t n, size_t size) { return injected_failure() ? NULL : calloc(n, size); }
+
+void nncc_free(void *p) {
+  if (!p) return;
+  ScratchHead *h = (ScratchHead *)p - 1;
+  own_unlink(&h->own);
+  free(h);
+}
+
+/* ---------------------------------------------------------------- arena */
+
 void *arena_alloc(Arena *a, size_t size) {
+  if (size > SIZE_MAX - 15) NNCC_OOM();
   size = (size + 15) & ~(size_t)15;
   ArenaBlock *b = a->head;
   if (!b || b->size - b->used < size) {
     size_t want = b ? b->size * 2 : 64 * 1024;
     if (want > 64u << 20) want = 64u << 20;
     if (want < size) want = size;
-    b = malloc(sizeof(ArenaBlock) + want);
-    if (!b) nncc_fatal("out of memory (arena holds %zu bytes)", a->used);
+    if (want > SIZE_MAX - sizeof(ArenaBlock)) NNCC_OOM();
+    b = injected_failure() ? NULL : malloc(sizeof(ArenaBlock) + want);
+    if (!b) NNCC_OOM();
+    if (!a->head && !a->own.pprev) own_link(&a->own, OWN_ARENA);
     b->size = want;
     b->used = 0;
     b->next = a->head;
@@ -75,12 +224,8 @@ char *arena_printf(Arena *a, const char *fmt, ...) {
 }
 
 void arena_free(Arena *a) {
-  ArenaBlock *b = a->head;
-  while (b) {
-    ArenaBlock *next = b->next;
-    free(b);
-    b = next;
-  }
-  a->head = NULL;
-  a->used = 0;
+  own_unlink(&a->own);
+  free_blocks(a);
 }
+
+void arena_keep(Arena *a) { own_unlink(&a->own); }

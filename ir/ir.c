@@ -279,8 +279,7 @@ bool ir_kernel_row_loss(const Node *anchor, const Node *n) {
 }
 
 bool *ir_kernel_stores(const Graph *g) {
-  bool *stored = calloc((size_t)g->n_nodes + 1, 1);
-  if (!stored) nncc_fatal("out of memory");
+  bool *stored = nncc_calloc((size_t)g->n_nodes + 1, 1);
   for (int i = 0; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
     if (!n) continue;

@@ -49,18 +49,16 @@ static uint64_t name_hash(const char *s, size_t len) {
 }
 
 IrNameMap *ir_namemap_new(void) {
-  IrNameMap *m = calloc(1, sizeof *m);
-  if (!m) nncc_fatal("out of memory");
+  IrNameMap *m = nncc_calloc(1, sizeof *m);
   m->cap = 64;
-  m->slots = calloc(m->cap, sizeof *m->slots);
-  if (!m->slots) nncc_fatal("out of memory");
+  m->slots = nncc_calloc(m->cap, sizeof *m->slots);
   return m;
 }
 
 void ir_namemap_free(IrNameMap *m) {
   if (!m) return;
-  free(m->slots);
-  free(m);
+  nncc_free(m->slots);
+  nncc_free(m);
 }
 
 static NameEntry *name_slot(IrNameMap *m, const char *key, size_t len, uint64_t h) {
@@ -84,11 +82,10 @@ bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val) {
     NameEntry *old = m->slots;
     size_t old_cap = m->cap;
     m->cap *= 2;
-    m->slots = calloc(m->cap, sizeof *m->slots);
-    if (!m->slots) nncc_fatal("out of memory");
+    m->slots = nncc_calloc(m->cap, sizeof *m->slots);
     for (size_t i = 0; i < old_cap; i++)
       if (old[i].key) *name_slot(m, old[i].key, old[i].len, old[i].hash) = old[i];
-    free(old);
+    nncc_free(old);
   }
   uint64_t h = name_hash(key, len);
   NameEntry *e = name_slot(m, key, len, h);
@@ -108,15 +105,14 @@ bool ir_namemap_put(IrNameMap *m, const char *key, size_t len, void *val) {
 uint64_t ir_namemap_first_free(IrNameMap *m, const char *base, size_t len) {
   NameEntry *e = name_slot(m, base, len, name_hash(base, len));
   NNCC_ASSERT(e->key);
-  char *buf = malloc(len + 24);
-  if (!buf) nncc_fatal("out of memory");
+  char *buf = nncc_malloc(len + 24);
   memcpy(buf, base, len);
   uint64_t k = e->hint;
   for (;; k++) {
     int n = snprintf(buf + len, 24, ".%llu", (unsigned long long)k);
     if (!ir_namemap_get(m, buf, len + (size_t)n)) break;
   }
-  free(buf);
+  nncc_free(buf);
   e->hint = k;  /* e is still valid: lookups never move slots */
   return k;
 }
@@ -298,7 +294,7 @@ void ir_print_graph(FILE *out, const Graph *g) {
     print_node(out, g, names, n, i);
     if (k && (i + 1 == g->n_nodes || !g->nodes[i + 1] || g->nodes[i + 1]->kernel != k)) fputs("  }\n", out);
   }
-  free(stored);
+  nncc_free(stored);
 
   /* outputs in the order of the `output` statement (out_index), which is
    * the order forward returns them in; ties (corrupt graphs) by id */
@@ -395,7 +391,7 @@ static void dot_graph(FILE *out, const Graph *g, int index) {
     }
   }
   fputs("  }\n", out);
-  free(stored);
+  nncc_free(stored);
   arena_free(&scratch);
 }
 

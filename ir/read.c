@@ -471,8 +471,7 @@ static bool parse_operands(Reader *R, int *n_in) {
   for (;;) {
     if (*n_in == R->cap_ins) {
       R->cap_ins = R->cap_ins ? 2 * R->cap_ins : 8;
-      R->ins = realloc(R->ins, sizeof(Node *) * (size_t)R->cap_ins);
-      if (!R->ins) nncc_fatal("out of memory");
+      R->ins = nncc_realloc(R->ins, sizeof(Node *) * (size_t)R->cap_ins);
     }
     if (!parse_use(R, &R->ins[*n_in])) return false;
     ++*n_in;
@@ -778,6 +777,6 @@ Module *ir_read(Arena *a, Diag *d) {
     }
   }
   ir_namemap_free(R.graphs);
-  free(R.ins);
+  nncc_free(R.ins);
   return d->n_errors > errors_before ? NULL : R.m;
 }

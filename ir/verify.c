@@ -128,8 +128,7 @@ static bool check_type(Verifier *V, int i, const Node *n) {
   int64_t *lists[IR_MAX_ATTRS] = {NULL};
   for (int k = 0; k < info->n_attrs; k++)
     if (info->attr_kind[k] == ATTR_LIST && n->attr[k].n > 0) {
-      lists[k] = malloc(sizeof(int64_t) * (size_t)n->attr[k].n);
-      if (!lists[k]) nncc_fatal("out of memory");
+      lists[k] = nncc_malloc(sizeof(int64_t) * (size_t)n->attr[k].n);
       memcpy(lists[k], n->attr[k].list, sizeof(int64_t) * (size_t)n->attr[k].n);
       tmp.attr[k].list = lists[k];
     }
@@ -143,7 +142,7 @@ static bool check_type(Verifier *V, int i, const Node *n) {
   else if (!(ok = type_eq(&tmp.type, &n->type)))
     problem(V, i, n, "type is %s but ir_infer gives %s", type_str(&n->type, a, sizeof a),
             type_str(&tmp.type, b, sizeof b));
-  for (int k = 0; k < IR_MAX_ATTRS; k++) free(lists[k]);
+  for (int k = 0; k < IR_MAX_ATTRS; k++) nncc_free(lists[k]);
   return ok;
 }
 
@@ -212,8 +211,7 @@ int ir_verify(const Graph *g, FILE *out) {
             g->n_nodes);
     return 1;
   }
-  Verifier V = {g, out, 0, calloc((size_t)g->n_nodes + 1, sizeof(bool))};
-  if (!V.suspect) nncc_fatal("out of memory");
+  Verifier V = {g, out, 0, nncc_calloc((size_t)g->n_nodes + 1, sizeof(bool))};
   IrNameMap *var_names = ir_namemap_new();
   int loss = -1;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -274,6 +272,6 @@ int ir_verify(const Graph *g, FILE *out) {
   }
   if (V.problems == 0) check_kernels(&V);
   ir_namemap_free(var_names);
-  free(V.suspect);
+  nncc_free(V.suspect);
   return V.problems;
 }

@@ -297,7 +297,7 @@ static Node *with_lists(Builder *b, Op op, Node *x, Node *y, const Attr *a0, con
   ir_set_list(b->g, n, 0, a0->list, a0->n);
   ir_set_list(b->g, n, 1, a1->list, a1->n);
   if (a2) ir_set_list(b->g, n, 2, a2, 2);
-  if (!ir_infer(n, NULL)) nncc_fatal("internal error: ill-typed '%s' in autodiff", op_info(op)->name);
+  if (!ir_infer(n, NULL)) nncc_raise("internal error: ill-typed '%s' in autodiff", op_info(op)->name);
   return n;
 }
 
@@ -433,8 +433,8 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
   int n = g->n_nodes;
   AD ad = {.b = {g, y->loc}, .n = n};
   ad.adj = ARENA_ARRAY(g->arena, Node *, n);
-  ad.needs = calloc((size_t)n, 1);
-  char *from_wrt = calloc((size_t)n, 1), *to_y = calloc((size_t)n, 1);
+  ad.needs = nncc_calloc((size_t)n, 1);
+  char *from_wrt = nncc_calloc((size_t)n, 1), *to_y = nncc_calloc((size_t)n, 1);
   for (int i = 0; i < n_wrt; i++) from_wrt[wrt[i]->id] = 1;
   for (int i = 0; i < n; i++) {
     Node *x = g->nodes[i];
@@ -449,8 +449,8 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
       if (differentiable_edge(x, k)) to_y[x->in[k]->id] = 1;
   }
   for (int i = 0; i < n; i++) ad.needs[i] = from_wrt[i] && to_y[i];
-  free(from_wrt);
-  free(to_y);
+  nncc_free(from_wrt);
+  nncc_free(to_y);
 
   if (ad.needs[y->id]) ad.adj[y->id] = b_fill(&ad.b, 1, &y->type);
   for (int i = y->id; i >= 0; i--) {
@@ -459,7 +459,7 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
     ad.b.loc = x->loc;  /* backward nodes point at the forward op's token */
     rules[x->op](&ad, x, ad.adj[i]);
   }
-  free(ad.needs);
+  nncc_free(ad.needs);
   return ad.adj;
 }
 
@@ -469,7 +469,7 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
 static bool autodiff_graph(Graph *g, bool no_input_grads) {
   Node *loss = NULL;
   int n = g->n_nodes, n_wrt = 0;
-  Node **wrt = calloc((size_t)n + 1, sizeof(Node *));
+  Node **wrt = nncc_calloc((size_t)n + 1, sizeof(Node *));
   for (int i = 0; i < n; i++) {
     Node *x = g->nodes[i];
     if (x->roles & ROLE_LOSS) loss = x;
@@ -478,7 +478,7 @@ static bool autodiff_graph(Graph *g, bool no_input_grads) {
       wrt[n_wrt++] = x;
   }
   if (!loss) {
-    free(wrt);
+    nncc_free(wrt);
     return true;
   }
   Node **adj = ad_backward(g, loss, wrt, n_wrt);
@@ -494,7 +494,7 @@ static bool autodiff_graph(Graph *g, bool no_input_grads) {
     grad->grad_of = v;
     if (!grad->name) grad->name = arena_printf(g->arena, "d.%s", v->name);
   }
-  free(wrt);
+  nncc_free(wrt);
   return true;
 }
 

@@ -9,7 +9,7 @@ Node *b_op(Builder *b, Op op, Node *const *ins, int n) {
     char t0[TYPE_STR_MAX] = "", t1[TYPE_STR_MAX] = "";
     if (n > 0) type_str(&ins[0]->type, t0, sizeof t0);
     if (n > 1) type_str(&ins[1]->type, t1, sizeof t1);
-    nncc_fatal("internal error: a pass built an ill-typed '%s' from %s %s at %d:%d",
+    nncc_raise("internal error: a pass built an ill-typed '%s' from %s %s at %d:%d",
                op_info(op)->name, t0, t1, b->loc.line, b->loc.col);
   }
   return x;
@@ -62,7 +62,7 @@ Node *b_clamp(Builder *b, Node *x, double lo, double hi) {
 static Node *with_list(Builder *b, Op op, Node *x, const int64_t *v, int count) {
   Node *n = ir_node_new(b->g, op, &x, 1, b->loc);
   ir_set_list(b->g, n, 0, v, count);
-  if (!ir_infer(n, NULL)) nncc_fatal("internal error: a pass built an ill-typed '%s'", op_info(op)->name);
+  if (!ir_infer(n, NULL)) nncc_raise("internal error: a pass built an ill-typed '%s'", op_info(op)->name);
   return n;
 }
 
@@ -83,7 +83,7 @@ Node *b_reduce(Builder *b, Op op, Node *x, const int64_t *axes, int n, bool keep
   Node *r = ir_node_new(b->g, op, &x, 1, b->loc);
   ir_set_list(b->g, r, 0, axes, n);
   r->attr[1].i = keepdims;
-  if (!ir_infer(r, NULL)) nncc_fatal("internal error: a pass built an ill-typed '%s'", op_info(op)->name);
+  if (!ir_infer(r, NULL)) nncc_raise("internal error: a pass built an ill-typed '%s'", op_info(op)->name);
   return r;
 }
 

@@ -40,7 +40,7 @@ bool pass_check_reach(Graph *g, Diag *d) {
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i]->roles & ROLE_LOSS) loss = g->nodes[i];
   if (!loss) return true;
-  char *needed = calloc((size_t)g->n_nodes, 1);
+  char *needed = nncc_calloc((size_t)g->n_nodes, 1);
   needed[loss->id] = 1;
   for (int i = loss->id; i >= 0; i--) {
     Node *n = g->nodes[i];
@@ -53,14 +53,14 @@ bool pass_check_reach(Graph *g, Diag *d) {
       diag_warning(d, n->loc, "param '%s' cannot reach the loss of model '%s' and will not be trained",
                    n->name, g->name);
   }
-  free(needed);
+  nncc_free(needed);
   return true;
 }
 
 /* The bound of an i32 input's values (see passes.h). */
 int64_t pass_label_bound(const Graph *g, const Node *input) {
   int64_t bound = INT64_MAX;
-  char *derived = calloc((size_t)g->n_nodes, 1);
+  char *derived = nncc_calloc((size_t)g->n_nodes, 1);
   derived[input->id] = 1;
   for (int i = input->id + 1; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
@@ -81,7 +81,7 @@ int64_t pass_label_bound(const Graph *g, const Node *input) {
       }
     }
   }
-  free(derived);
+  nncc_free(derived);
   return bound == INT64_MAX ? 0 : bound;
 }
 

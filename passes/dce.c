@@ -8,7 +8,7 @@
 
 bool pass_dce(Graph *g, Diag *d) {
   (void)d;
-  char *live = calloc((size_t)g->n_nodes + 1, 1);
+  char *live = nncc_calloc((size_t)g->n_nodes + 1, 1);
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (n->roles || (op_info(n->op)->flags & OPF_EFFECT)) live[i] = 1;
@@ -22,6 +22,6 @@ bool pass_dce(Graph *g, Diag *d) {
     g->nodes[out++] = g->nodes[i];
   }
   g->n_nodes = out;
-  free(live);
+  nncc_free(live);
   return true;
 }

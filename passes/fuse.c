@@ -58,8 +58,7 @@ typedef struct Fuser {
 } Fuser;
 
 unsigned *pass_entry_masks(const Graph *g) {
-  unsigned *m = calloc((size_t)g->n_nodes + 1, sizeof *m);
-  if (!m) nncc_fatal("out of memory");
+  unsigned *m = nncc_calloc((size_t)g->n_nodes + 1, sizeof *m);
   unsigned all = ENTRY_FORWARD | ENTRY_EVALUATE | ENTRY_BACKWARD | ENTRY_TRAIN_STEP;
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     const Node *n = g->nodes[i];
@@ -80,8 +79,7 @@ static void *grow(void *p, int *cap, int need, size_t elem) {
   if (need <= *cap) return p;
   int c = *cap ? *cap : 16;
   while (c < need) c *= 2;
-  p = realloc(p, elem * (size_t)c);
-  if (!p) nncc_fatal("out of memory");
+  p = nncc_realloc(p, elem * (size_t)c);
   *cap = c;
   return p;
 }
@@ -368,8 +366,7 @@ static void grow_kernels(Fuser *F) {
  * is recomputed there instead of stored. */
 static void pull_producers(Fuser *F) {
   Graph *g = F->g;
-  int *user_cl = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
-  if (!user_cl) nncc_fatal("out of memory");
+  int *user_cl = nncc_malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
   for (int i = 0; i < g->n_nodes; i++) user_cl[i] = -2;  /* no user yet */
   for (int i = 0; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
@@ -399,7 +396,7 @@ static void pull_producers(Fuser *F) {
     diag_remark(F->d, DIAG_REMARK_FUSION, p->loc, "%s: fused %s into %s %s, its only user (recomputed, not stored)",
                 g->name, label(p, l1, sizeof l1), kind_phrase(c->kind), label(c->head, l2, sizeof l2));
   }
-  free(user_cl);
+  nncc_free(user_cl);
 }
 
 /* cross_entropy(z, y) beside softmax(z) (the gradient's, in a training
@@ -453,9 +450,8 @@ static void attach_row_losses(Fuser *F) {
 static bool schedule(Fuser *F) {
   Graph *g = F->g;
   int n = g->n_nodes, n_units = n + F->n_cls;
-  char *state = calloc((size_t)n_units + 1, 1);  /* 1 expanded, 2 placed */
-  Node **order = malloc(sizeof(Node *) * (size_t)(n + 1));
-  if (!state || !order) nncc_fatal("out of memory");
+  char *state = nncc_calloc((size_t)n_units + 1, 1);  /* 1 expanded, 2 placed */
+  Node **order = nncc_malloc(sizeof(Node *) * (size_t)(n + 1));
   int placed = 0, n_kernels = 0;
   for (int i = 0; i < n; i++)
     if (op_info(g->nodes[i]->op)->flags & OPF_LEAF) {
@@ -505,9 +501,9 @@ static bool schedule(Fuser *F) {
       for (int k = n_deps - 1; k >= 0; k--) {
         if (state[deps[k]] == 1) {  /* a unit on the path: a cycle */
           for (int v = 0; v < n; v++) g->nodes[v]->kernel = 0;
-          free(deps);
-          free(state);
-          free(order);
+          nncc_free(deps);
+          nncc_free(state);
+          nncc_free(order);
           return false;
         }
         push(F, &top, deps[k]);
@@ -521,9 +517,9 @@ static bool schedule(Fuser *F) {
     order[i]->id = i;
   }
   g->n_kernels = n_kernels;
-  free(deps);
-  free(state);
-  free(order);
+  nncc_free(deps);
+  nncc_free(state);
+  nncc_free(order);
   return true;
 }
 
@@ -531,10 +527,9 @@ bool pass_fuse(Graph *g, Diag *d) {
   int n = g->n_nodes;
   Fuser F = {.g = g, .d = d};
   F.entries = pass_entry_masks(g);
-  F.cl = malloc(sizeof(int) * (size_t)(n + 1));
-  F.node_seen = calloc((size_t)n + 1, sizeof(int));
-  F.cl_seen = calloc((size_t)n + 1, sizeof(int));
-  if (!F.cl || !F.node_seen || !F.cl_seen) nncc_fatal("out of memory");
+  F.cl = nncc_malloc(sizeof(int) * (size_t)(n + 1));
+  F.node_seen = nncc_calloc((size_t)n + 1, sizeof(int));
+  F.cl_seen = nncc_calloc((size_t)n + 1, sizeof(int));
   for (int i = 0; i < n; i++) F.cl[i] = -1;
   for (int i = 0; i < n; i++) g->nodes[i]->kernel = 0;
   grow_kernels(&F);
@@ -545,12 +540,12 @@ bool pass_fuse(Graph *g, Diag *d) {
     for (int i = 0; i < n; i++) F.cl[i] = -1;
     schedule(&F);
   }
-  free(F.entries);
-  free(F.cl);
-  free(F.node_seen);
-  free(F.cl_seen);
-  for (int k = 0; k < F.n_cls; k++) free(F.cls[k].members);
-  free(F.cls);
-  free(F.stack);
+  nncc_free(F.entries);
+  nncc_free(F.cl);
+  nncc_free(F.node_seen);
+  nncc_free(F.cl_seen);
+  for (int k = 0; k < F.n_cls; k++) nncc_free(F.cls[k].members);
+  nncc_free(F.cls);
+  nncc_free(F.stack);
   return true;
 }

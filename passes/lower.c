@@ -90,7 +90,7 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
   g->training = training;
   g->loc = src->loc;
   g->max_nodes = src->max_nodes;
-  Node **map = calloc((size_t)src->n_nodes + 1, sizeof(Node *));
+  Node **map = nncc_calloc((size_t)src->n_nodes + 1, sizeof(Node *));
   Node *step = NULL;
   int dropouts = 0;
   for (int i = 0; i < src->n_nodes && training; i++)
@@ -133,7 +133,7 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
     out->out_index = n->out_index;
     map[i] = out;
   }
-  free(map);
+  nncc_free(map);
   return g;
 }
 

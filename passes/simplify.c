@@ -45,8 +45,7 @@ typedef Node *(*RuleFn)(Sweep *S, Node *n, void *ctx);
 static void emit(Sweep *S, Node *n) {
   if (S->n_out == S->cap_out) {
     S->cap_out = S->cap_out ? 2 * S->cap_out : 64;
-    S->out = realloc(S->out, sizeof(Node *) * (size_t)S->cap_out);
-    if (!S->out) nncc_fatal("out of memory");
+    S->out = nncc_realloc(S->out, sizeof(Node *) * (size_t)S->cap_out);
   }
   S->out[S->n_out++] = n;
 }
@@ -128,8 +127,7 @@ static void move_roles(Node *from, Node *to) {
 /* One pass of `rule` over g; true when something changed. */
 static bool sweep(Graph *g, RuleFn rule, void *ctx) {
   Sweep S = {.g = g, .n_old = g->n_nodes};
-  S.repl = calloc((size_t)g->n_nodes + 1, sizeof(Node *));
-  if (!S.repl) nncc_fatal("out of memory");
+  S.repl = nncc_calloc((size_t)g->n_nodes + 1, sizeof(Node *));
   for (int i = 0; i < S.n_old; i++) {
     Node *n = g->nodes[i];
     for (int k = 0; k < n->n_in; k++) n->in[k] = now(&S, n->in[k]);
@@ -160,8 +158,8 @@ static bool sweep(Graph *g, RuleFn rule, void *ctx) {
     g->nodes[i] = S.out[i];
   }
   g->n_nodes = S.n_out;
-  free(S.out);
-  free(S.repl);
+  nncc_free(S.out);
+  nncc_free(S.repl);
   return S.changed;
 }
 
@@ -427,7 +425,7 @@ static Node *algebra_rule(Sweep *S, Node *n, void *ctx) {
       if (inner && flat < 0) flat = k;
     }
     if (flat < 0 || count > 4096) return NULL;
-    Node **parts = malloc(sizeof(Node *) * (size_t)count);
+    Node **parts = nncc_malloc(sizeof(Node *) * (size_t)count);
     int at = 0;
     for (int k = 0; k < n->n_in; k++) {
       Node *x = n->in[k];
@@ -437,7 +435,7 @@ static Node *algebra_rule(Sweep *S, Node *n, void *ctx) {
         parts[at++] = x;
     }
     Node *r = fresh(S, OP_CONCAT, parts, count, n, n->attr);
-    free(parts);
+    nncc_free(parts);
     return r;
   }
   case OP_SUB:
@@ -583,9 +581,8 @@ bool pass_cse(Graph *g, Diag *d) {
   (void)d;
   size_t size = 16;
   while (size < 2 * (size_t)g->n_nodes + 2) size *= 2;
-  CseTable T = {calloc(size, sizeof(Node *)), size - 1};
-  if (!T.slot) nncc_fatal("out of memory");
+  CseTable T = {nncc_calloc(size, sizeof(Node *)), size - 1};
   sweep(g, cse_rule, &T);
-  free(T.slot);
+  nncc_free(T.slot);
   return true;
 }

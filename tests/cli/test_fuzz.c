@@ -611,7 +611,8 @@ static void make_input(Rng *r, Buf *b, char *what, size_t what_size) {
 /* ------------------------------------------------ crash/hang reporting */
 
 /* The in-process input being compiled, so that a crash, an abort (an
- * NNCC_ASSERT), exit() (nncc_fatal) or a hang can save it. */
+ * NNCC_ASSERT, or nncc_raise without a recovery point), exit() or a hang
+ * can save it. */
 static const char *volatile g_cur;
 static volatile size_t g_cur_len;
 static volatile sig_atomic_t g_in_iter;
@@ -650,7 +651,7 @@ static void on_signal(int sig) {
   raise(sig == SIGALRM ? SIGABRT : sig);
 }
 
-static void on_exit_hook(void) { save_current("exit() (nncc_fatal?)"); }
+static void on_exit_hook(void) { save_current("exit()"); }
 
 static void on_sanitizer_death(void) { save_current("sanitizer report"); }
 
@@ -702,7 +703,7 @@ static char *inproc_one(Rng *r, const char *src, size_t len, FILE *devnull, Stat
   ast_print_program(devnull, prog);
   PassOptions po = {0};
   po.out = devnull;
-  po.verify_each = true; /* a graph that breaks after a pass aborts here, input saved */
+  po.verify_each = true; /* a graph that breaks after a pass fails the pipeline here */
   /* a model near the expansion limit gets what `nncc check` runs: the
    * whole pipeline (lowering, autodiff) on 10^6 nodes takes tens of
    * seconds, which is not what this test measures */
