@@ -21,10 +21,12 @@ typedef struct ScratchHead {
 
 enum { OWN_SCRATCH, OWN_ARENA, OWN_CLEANUP };
 
-/* Per thread: the innermost recovery point, the list of what is made
- * outside any (never freed by an error), the fault injection countdown. */
+/* Per thread: the innermost recovery point and the fault injection
+ * countdown. What is made outside every recovery point is not listed:
+ * no error can free it (nncc_raise aborts there), and so an Arena that
+ * no recovery point owns may be copied freely (tests return them in
+ * structs). */
 static _Thread_local NnccCatch *innermost;
-static _Thread_local NnccOwned *unowned;
 static _Thread_local long fail_countdown = -1;
 
 _Noreturn void nncc_assert_fail(const char *cond, const char *file, int line) {
@@ -35,8 +37,11 @@ _Noreturn void nncc_assert_fail(const char *cond, const char *file, int line) {
 /* ------------------------------------------------------ ownership lists */
 
 static void own_link(NnccOwned *o, int kind) {
-  NnccOwned **head = innermost ? &innermost->owned : &unowned;
   o->kind = kind;
+  o->next = NULL;
+  o->pprev = NULL;
+  if (!innermost) return;
+  NnccOwned **head = &innermost->owned;
   o->next = *head;
   if (*head) (*head)->pprev = &o->next;
   o->pprev = head;
@@ -73,9 +78,13 @@ void nncc_catch_pop(NnccCatch *c) {
   if (innermost != c) return;  /* an error popped it */
   innermost = c->prev;
   if (!c->owned) return;
+  if (!innermost) {  /* the outermost: what is still live is its owners' now */
+    while (c->owned) own_unlink(c->owned);
+    return;
+  }
   /* what is still live belongs to the enclosing recovery point now; it
    * is newer than what that one holds, so it goes first */
-  NnccOwned **head = innermost ? &innermost->owned : &unowned, *tail = c->owned;
+  NnccOwned **head = &innermost->owned, *tail = c->owned;
   while (tail->next) tail = tail->next;
   tail->next = *head;
   if (*head) (*head)->pprev = &tail->next;
@@ -154,7 +163,7 @@ void *nncc_realloc(void *p, size_t size) {
   /* on failure the old block stays listed: the error frees it */
   ScratchHead *h = injected_failure() ? NULL : realloc(old, sizeof *h + (size ? size : 1));
   if (!h) NNCC_OOM();
-  if (h != old) {  /* moved: the neighbours' links point at the old place */
+  if (h != old && h->own.pprev) {  /* moved: the neighbours' links point at the old place */
     *h->own.pprev = &h->own;
     if (h->own.next) h->own.next->pprev = &h->own.next;
   }

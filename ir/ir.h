@@ -28,8 +28,8 @@ typedef struct NnccOwned {
 /* One arena per compilation owns IR, strings and diagnostics; nothing in
  * it is freed one by one. Allocation is zeroed. Out of memory unwinds to
  * the innermost recovery point, which frees the arena if it got its
- * first block inside that recovery point. An Arena must not be copied
- * once it has allocated (it is linked by address). */
+ * first block inside that recovery point. While a recovery point owns
+ * an Arena it must not be copied (it is linked by address). */
 typedef struct ArenaBlock ArenaBlock;
 typedef struct Arena {
   ArenaBlock *head;  /* newest block first */
@@ -84,7 +84,8 @@ void *nncc_calloc_or_null(size_t n, size_t size);
  * holding rp that change after setjmp and are read after the jump must
  * be volatile (C11 7.13.2.1); the entry points keep such state in
  * objects reached through pointers. On a normal pop what rp still owns
- * passes to the enclosing recovery point. */
+ * passes to the enclosing recovery point; the outermost one lets it go
+ * (nothing made outside every recovery point is listed). */
 typedef struct NnccCatch {
   jmp_buf jmp;
   struct NnccCatch *prev;  /* the enclosing recovery point, or NULL */
