@@ -52,7 +52,7 @@ static void memtext_close(void *arg) {
 static uint64_t hash_graph(uint64_t h, const Graph *g) {
   MemText t = {0};
   t.f = open_memstream(&t.text, &t.len);
-  if (!t.f) return h;  /* out of memory: the hash still covers the rest */
+  if (!t.f) NNCC_OOM();  /* a fingerprint of part of the graph would be wrong */
   NnccCleanup c;  /* out of memory in the printer unwinds (ir.h): close it then */
   nncc_cleanup_push(&c, memtext_close, &t);
   ir_print_graph(t.f, g);

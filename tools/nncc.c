@@ -380,7 +380,12 @@ static void print_params(FILE *out, const Graph *g) {
 typedef struct Output {
   FILE *f;
   rt_outfile file;  /* unused for stdout */
+  NnccCleanup undo; /* out of memory while printing unwinds (ir.h): discard the file then */
 } Output;
+
+static void discard_output(void *arg) {
+  rt_out_abort(&((Output *)arg)->file);
+}
 
 static FILE *open_output(const char *path, Output *o) {
   memset(o, 0, sizeof *o);
@@ -390,6 +395,7 @@ static FILE *open_output(const char *path, Output *o) {
     fprintf(stderr, "nncc: error: %s\n", err);
     return NULL;
   }
+  nncc_cleanup_push(&o->undo, discard_output, o);
   return o->f = o->file.f;
 }
 
@@ -398,6 +404,7 @@ static int close_output(Output *o, bool ok) {
     fflush(stdout);
     return 0;
   }
+  nncc_cleanup_pop(&o->undo);
   if (!ok) {
     rt_out_abort(&o->file);
     return -1;
