@@ -1,5 +1,5 @@
 /* driver.h - internal to the nncc driver: what the `train`, `eval` and
- * `bench` commands (train.c) take from the command line, and the two ways
+ * `bench` commands (run.c) take from the command line, and the two ways
  * in to libnncc below its public API. */
 #ifndef NNCC_TOOLS_DRIVER_H
 #define NNCC_TOOLS_DRIVER_H
@@ -57,7 +57,7 @@ typedef struct Compilation {
  * words COMPILE_BAD_DEFINE and COMPILE_NO_SUCH_MODEL for its channel. */
 CompileStatus compile_module(Arena *a, Diag *d, Compilation *c);
 
-/* ------------------------------------------ train.c: the run commands */
+/* -------------------------------------------- run.c: the run commands */
 
 typedef struct RunOptions {
   const char *file;       /* the .nn file (for messages) */
@@ -71,7 +71,7 @@ typedef struct RunOptions {
   bool check_numerics;        /* the model checks every op for nan/inf */
   bool quiet;
   CgOptions cg;
-  /* the source again, for the remainder batch of evaluation (train.c
+  /* the source again, for the remainder batch of evaluation (run.c
    * compiles the model once more with the batch const set to N mod B) */
   const char *src;
   size_t src_len;

@@ -690,7 +690,7 @@ static int write_library(const Options *o, Module *m) {
   return EXIT_OK;
 }
 
-/* train, eval, bench: JIT-compile the module and run it (train.c) */
+/* train, eval, bench: JIT-compile the module and run it (run.c) */
 static int run_command(const Options *o, Module *m, const char *src, size_t len, const ElabOptions *eo) {
   RunOptions ro = {.file = o->file, .model = o->model, .epochs = o->epochs, .seed = o->seed,
                    .save = o->save, .resume = o->resume, .load = o->load, .log = o->log,

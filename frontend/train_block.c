@@ -1,4 +1,4 @@
-/* train.c - elaboration of `train NAME { ... }` blocks (SPEC §2.7, §6)
+/* train_block.c - elaboration of `train NAME { ... }` blocks (SPEC §2.7, §6)
  * into a validated TrainSpec: data sources bound to the model's inputs,
  * the optimizer and its PyTorch defaults and ranges, the schedule, epochs,
  * shuffle, seed and metrics. `check` validates; only `train` opens files. */

@@ -1,4 +1,4 @@
-/* train.c - `nncc train`, `nncc eval` and `nncc bench` (SPEC §3): the
+/* run.c - `nncc train`, `nncc eval` and `nncc bench` (SPEC §3): the
  * model JIT-compiled by libnncc into an nncc_model_api, the train block's data
  * loaded (runtime/data.h), and the loop around train_step / evaluate:
  * shuffling, a progress line per epoch (a bar on a TTY), evaluation,
