@@ -1,7 +1,7 @@
 /* nncc.c - the command-line driver (SPEC §3).
  *
  *   nncc check FILE.nn                      diagnostics only, exit 0/1
- *   nncc FILE.nn --emit=ast|ir|opt|params [-o OUT]
+ *   nncc FILE.nn --emit=STAGE [-o OUT]       a stage of the compiler (stages[])
  *   nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes
  *
  * Exit codes: 0 ok, 1 compile error, 2 usage error, 3 run-time error.
@@ -98,10 +98,13 @@ static const OptionInfo option_table[] = {
 };
 #define N_OPTIONS ((int)(sizeof option_table / sizeof option_table[0]))
 
+/* The commands, indexed by the position of their CMD_ bit. */
+static const char *const command_names[] = {"compile", "check", "train", "eval", "gradcheck", "bench"};
+#define N_COMMANDS ((int)(sizeof command_names / sizeof command_names[0]))
+
 static unsigned command_bit(const char *command) {
-  static const char *const names[] = {"compile", "check", "train", "eval", "gradcheck", "bench"};
-  for (int i = 0; i < 6; i++)
-    if (!strcmp(command, names[i])) return 1u << i;
+  for (int i = 0; i < N_COMMANDS; i++)
+    if (!strcmp(command, command_names[i])) return 1u << i;
   return 0;
 }
 
@@ -139,7 +142,8 @@ static void print_command_help(const char *command) {
 }
 
 typedef struct Options {
-  const char *command;     /* "compile", "check", "train", ... */
+  const char *command;     /* "compile", "check", "train", ... (for messages) */
+  unsigned cmd;            /* its CMD_ bit: what the driver tests */
   const char *file;
   const char *emit;
   const char *out;
@@ -231,8 +235,8 @@ static int set_value_option(Options *o, const char *opt, const char *v) {
 /* The command is the first word that is not an option (so -D may come
  * before it, SPEC §6); without one, the first word is the input file. */
 static int parse_args(int argc, char **argv, Options *o) {
-  static const char *const commands[] = {"check", "train", "eval", "gradcheck", "bench"};
   o->command = "compile";
+  o->cmd = CMD_COMPILE;
   o->opt_level = 2;
   o->seed = -1;
   bool seen_positional = false;
@@ -240,12 +244,11 @@ static int parse_args(int argc, char **argv, Options *o) {
     const char *a = argv[i];
     if (a[0] != '-' || !a[1]) {
       if (!seen_positional)
-        for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-          if (!strcmp(a, commands[k])) {
-            o->command = a;
-            a = NULL;
-            break;
-          }
+        if (command_bit(a) > CMD_COMPILE) {  /* "compile" is no command word */
+          o->command = a;
+          o->cmd = command_bit(a);
+          a = NULL;
+        }
       seen_positional = true;
       if (!a) continue;
       if (o->file) return usage_error("more than one input file ('%s')", a);
@@ -608,15 +611,15 @@ static void print_stage_names(FILE *out, const char *sep) {
 
 /* What must hold of the command line before any file is read. */
 static int check_options(const Options *o) {
-  unsigned bit = command_bit(o->command);
+  unsigned bit = o->cmd;
   for (int i = 0; i < N_OPTIONS; i++) {
     const OptionInfo *op = &option_table[i];
     if (!o->seen[i] || (op->commands & bit)) continue;
     char users[96] = "";
-    static const char *const names[] = {"nncc FILE.nn", "check", "train", "eval", "gradcheck", "bench"};
-    for (int c = 0; c < 6; c++)
+    for (int c = 0; c < N_COMMANDS; c++)
       if (op->commands & (1u << c))
-        snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", users[0] ? ", " : "", names[c]);
+        snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", users[0] ? ", " : "",
+                 c ? command_names[c] : "nncc FILE.nn");
     if (bit == CMD_COMPILE)
       fprintf(stderr, "nncc: error: %s is not an option of compiling a file (it is one of: %s)\n"
               "(run 'nncc --help' for usage)\n", op->name, users);
@@ -639,11 +642,11 @@ static int check_options(const Options *o) {
   char cpu_msg[2048];  /* LLVM aborts on a cpu the host target lacks */
   if (!cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) return usage_error("%s", cpu_msg);
   if (!o->file) return usage_error("no input file%s", "");
-  if (o->jit && strcmp(o->command, "gradcheck"))
+  if (o->jit && o->cmd != CMD_GRADCHECK)
     return usage_error("--jit is an option of gradcheck%s", "");
   if (o->jit && o->hvp)  /* grad of grad is a graph the reference evaluator runs, not the compiled model */
     return usage_error("--hvp checks the reference evaluator: it cannot be combined with --jit%s", "");
-  if (!strcmp(o->command, "compile") && !o->emit && !o->print_after && !o->print_after_all &&
+  if (o->cmd == CMD_COMPILE && !o->emit && !o->print_after && !o->print_after_all &&
       !o->time_passes && !o->out)
     return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
   if (o->print_after && !pass_by_name(o->print_after))
@@ -657,9 +660,9 @@ static int check_options(const Options *o) {
  * itself; an --emit stage stops after the last pass it shows, unless
  * the passes are printed; NULL runs the whole pipeline. */
 static const char *stop_after(const Options *o, const Stage *stage) {
-  if (!strcmp(o->command, "gradcheck")) return "lower";
+  if (o->cmd == CMD_GRADCHECK) return "lower";
   if (o->print_after || o->print_after_all) return NULL;
-  if (!strcmp(o->command, "check")) return "reach";
+  if (o->cmd == CMD_CHECK) return "reach";
   return stage ? stage->stop_after : NULL;
 }
 
@@ -699,8 +702,8 @@ static int run_command(const Options *o, Module *m, const char *src, size_t len,
                    .cg = {.opt_level = o->opt_level, .target_cpu = o->target_cpu,
                           .check_numerics = o->check_numerics, .source_name = o->file},
                    .src = src, .src_len = len, .eo = eo};
-  if (!strcmp(o->command, "train")) return run_train(&ro, m);
-  if (!strcmp(o->command, "eval")) return run_eval(&ro, m);
+  if (o->cmd == CMD_TRAIN) return run_train(&ro, m);
+  if (o->cmd == CMD_EVAL) return run_eval(&ro, m);
   return run_bench(&ro, m);
 }
 
@@ -715,7 +718,7 @@ static int run_file(const Options *o, Arena *arena, Diag *d, const char *src, si
   /* d loss / d input: the ABI's grad() of an input (SPEC §4) for a .so
    * and the JIT library; train, eval and bench never read it, and on an
    * MLP it is a quarter of the step's work */
-  bool runs = !strcmp(o->command, "train") || !strcmp(o->command, "eval") || !strcmp(o->command, "bench");
+  bool runs = (o->cmd & CMD_RUNS) != 0;
   Compilation c = {.eo = eo, .po = &po, .model = o->model,
                    .no_input_grads = o->input_grads == 0 || (o->input_grads < 0 && runs),
                    .parse_only = stage && stage->stop_after == AFTER_PARSE};
@@ -736,8 +739,8 @@ static int run_file(const Options *o, Arena *arena, Diag *d, const char *src, si
     }
     return EXIT_OK;
   }
-  if (!strcmp(o->command, "check")) return EXIT_OK;
-  if (!strcmp(o->command, "gradcheck")) return run_gradcheck(o, c.module, d, src, len, eo);
+  if (o->cmd == CMD_CHECK) return EXIT_OK;
+  if (o->cmd == CMD_GRADCHECK) return run_gradcheck(o, c.module, d, src, len, eo);
   if (runs) return run_command(o, c.module, src, len, eo);
   if (stage) return emit_stage(stage, o, c.program, c.module);
   return o->out ? write_library(o, c.module) : EXIT_OK;
@@ -768,7 +771,7 @@ int main(int argc, char **argv) {
   Options o = {.input_grads = -1};
   int rc = parse_args(argc, argv, &o);
   if (!rc && o.help) {  /* nncc CMD --help */
-    if (!strcmp(o.command, "compile")) print_usage();
+    if (o.cmd == CMD_COMPILE) print_usage();
     else print_command_help(o.command);
     free_overrides(&o);
     return EXIT_OK;
