@@ -1,6 +1,6 @@
 /* elab.h - internal to the frontend: the elaborator's values, scopes and
  * context, shared by elab.c (statements, expressions, defs), builtins.c
- * (built-in ops and their signatures) and train.c (train blocks). */
+ * (built-in ops and their signatures) and train_block.c (train blocks). */
 #ifndef NNCC_ELAB_H
 #define NNCC_ELAB_H
 
@@ -134,7 +134,7 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
                    SrcLoc loc);
 Node *make_binary(Elab *E, Op op, Value *l, Value *r, SrcLoc loc);
 
-/* train.c */
+/* train_block.c */
 void elab_train(Elab *E, const Item *it, Module *m);
 
 #endif

@@ -308,43 +308,10 @@ typedef struct Graph {
                                 (passes/fingerprint.c), or NULL before it */
 } Graph;
 
-/* ------------------------------------------------------- train blocks */
-
-/* What a `train` block says, validated by the frontend (SPEC §2.7): the
- * optimizer pass reads it, and so does the trainer. Paths are resolved
- * against the .nn file's directory. */
-/* A validated data source of a train block. */
-typedef struct DataSpec {
-  const char *kind;       /* "idx", "csv", "npy", "text", "sine", "spiral", "xor" */
-  SrcLoc loc;
-  const char *path;       /* positional file (csv, text), resolved */
-  int n_bind;             /* keyword bindings: input name -> file/column */
-  const char **bind_input;
-  const char **bind_path; /* idx/npy: file, resolved against the .nn dir */
-  int64_t *bind_col_lo, *bind_col_hi;  /* csv: columns [lo, hi) */
-  double scale;           /* idx: pixel scale (1 when not given) */
-  bool extra_columns;     /* csv: rows may have more fields than the bindings use */
-  int64_t n;              /* synthetic: sample count */
-  int64_t classes;        /* spiral */
-  double lo, hi;          /* sine */
-} DataSpec;
-
-typedef struct TrainSpec {
-  const char *model;
-  SrcLoc loc;
-  DataSpec *data, *eval;  /* eval may be NULL */
-  const char *optimizer;  /* "sgd", "adagrad", "rmsprop", "adam", "adamw" */
-  double lr, momentum, weight_decay, beta1, beta2, eps, alpha;
-  bool nesterov;
-  const char *schedule;   /* "constant", "step", "cosine" */
-  int64_t step_every;
-  double step_gamma;
-  int64_t warmup;
-  int64_t epochs;
-  bool shuffle;
-  int64_t seed;
-  bool metric_accuracy;
-} TrainSpec;
+/* A validated train block (ir/train_spec.h): a message from the front
+ * end (frontend/train_block.c) to the optimizer and fingerprint passes
+ * and the trainer; the IR only carries it. */
+typedef struct TrainSpec TrainSpec;
 
 typedef struct Module {
   Arena *arena;

@@ -13,6 +13,7 @@
  * states, initializers) and train it the same way. Both graphs of the
  * model get the same 16 hex digits in Graph.fingerprint. */
 #include "passes/passes.h"
+#include "ir/train_spec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,14 +64,16 @@ static uint64_t hash_graph(uint64_t h, const Graph *g) {
   return h;
 }
 
-/* The train block as text: what the optimizer pass turns into graph. */
+/* The train block as text: what the optimizer pass turns into graph. The
+ * kinds are hashed by their names, so the fingerprint of a model does
+ * not depend on the order of the enums of train_spec.h. */
 static uint64_t hash_train(uint64_t h, const TrainSpec *t) {
   char buf[512];
   int n = snprintf(buf, sizeof buf,
                    "train %s lr=%.17g momentum=%.17g wd=%.17g beta1=%.17g beta2=%.17g eps=%.17g alpha=%.17g "
                    "nesterov=%d schedule=%s every=%lld gamma=%.17g warmup=%lld\n",
-                   t->optimizer ? t->optimizer : "", t->lr, t->momentum, t->weight_decay, t->beta1, t->beta2,
-                   t->eps, t->alpha, (int)t->nesterov, t->schedule ? t->schedule : "", (long long)t->step_every,
+                   optimizer_name(t->optimizer), t->lr, t->momentum, t->weight_decay, t->beta1, t->beta2,
+                   t->eps, t->alpha, (int)t->nesterov, schedule_name(t->schedule), (long long)t->step_every,
                    t->step_gamma, (long long)t->warmup);
   return hash_text(h, buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

@@ -21,6 +21,7 @@
  *   cosine(warmup) t/warmup while t <= warmup, then
  *   (1 + cos(pi (t-1-warmup) / (total-warmup))) / 2, total = train:total_steps. */
 #include "passes/build.h"
+#include "ir/train_spec.h"
 
 #include <math.h>
 #include <string.h>
@@ -52,12 +53,12 @@ static Node *power_of(Opt *o, double beta, Node *t) {
 static void update_param(Opt *o, Node *p, Node *grad) {
   Builder *b = &o->b;
   const TrainSpec *s = o->spec;
-  const char *opt = s->optimizer;
   Node *g = grad;
-  bool adamw = !strcmp(opt, "adamw");
+  bool adamw = s->optimizer == OPTIM_ADAMW;
   if (s->weight_decay != 0 && !adamw) g = b_add(b, g, b_scale(b, p, s->weight_decay));
-  Node *step;  /* what p moves by, before the learning rate */
-  if (!strcmp(opt, "sgd")) {
+  Node *step = NULL;  /* what p moves by, before the learning rate */
+  switch (s->optimizer) {
+  case OPTIM_SGD:
     step = g;
     if (s->momentum != 0) {
       Node *buf = slot(o, p, "momentum_buffer");
@@ -65,12 +66,15 @@ static void update_param(Opt *o, Node *p, Node *grad) {
       write(o, buf, nb);
       step = s->nesterov ? b_add(b, g, b_scale(b, nb, s->momentum)) : nb;
     }
-  } else if (!strcmp(opt, "adagrad")) {
+    break;
+  case OPTIM_ADAGRAD: {
     Node *sum = slot(o, p, "sum");
     Node *ns = b_add(b, sum, b_op1(b, OP_SQUARE, g));
     write(o, sum, ns);
     step = b_div(b, g, b_add(b, b_op1(b, OP_SQRT, ns), b_f(b, s->eps)));
-  } else if (!strcmp(opt, "rmsprop")) {
+    break;
+  }
+  case OPTIM_RMSPROP: {
     Node *sq = slot(o, p, "square_avg");
     Node *nsq = b_add(b, b_scale(b, sq, s->alpha), b_scale(b, b_op1(b, OP_SQUARE, g), 1 - s->alpha));
     write(o, sq, nsq);
@@ -81,7 +85,10 @@ static void update_param(Opt *o, Node *p, Node *grad) {
       write(o, buf, nb);
       step = nb;
     }
-  } else {  /* adam, adamw */
+    break;
+  }
+  case OPTIM_ADAM:
+  case OPTIM_ADAMW: {
     Node *m = slot(o, p, "exp_avg"), *v = slot(o, p, "exp_avg_sq");
     Node *nm = b_add(b, b_scale(b, m, s->beta1), b_scale(b, g, 1 - s->beta1));
     Node *nv = b_add(b, b_scale(b, v, s->beta2), b_scale(b, b_op1(b, OP_SQUARE, g), 1 - s->beta2));
@@ -91,6 +98,10 @@ static void update_param(Opt *o, Node *p, Node *grad) {
     Node *bc2 = b_sub(b, b_f(b, 1), power_of(o, s->beta2, o->t));
     Node *denom = b_add(b, b_div(b, b_op1(b, OP_SQRT, nv), b_op1(b, OP_SQRT, bc2)), b_f(b, s->eps));
     step = b_div(b, b_div(b, nm, bc1), denom);
+    break;
+  }
+  case OPTIM_COUNT:
+    NNCC_ASSERT(!"a validated optimizer");
   }
   Node *base = p;
   if (adamw && s->weight_decay != 0)
@@ -102,9 +113,9 @@ static void update_param(Opt *o, Node *p, Node *grad) {
 static Node *scheduled_lr(Opt *o, Node *lr) {
   Builder *b = &o->b;
   const TrainSpec *s = o->spec;
-  if (!s->schedule || !strcmp(s->schedule, "constant")) return lr;
+  if (s->schedule == SCHED_CONSTANT) return lr;
   Node *t0 = b_sub(b, o->t, b_f(b, 1));  /* steps already taken */
-  if (!strcmp(s->schedule, "step")) {
+  if (s->schedule == SCHED_STEP) {
     Node *k = b_op1(b, OP_FLOOR, b_scale(b, t0, 1.0 / (double)s->step_every));
     return b_mul(b, lr, power_of(o, s->step_gamma, k));
   }
@@ -143,7 +154,7 @@ bool pass_optimizer(Module *m, Diag *d) {
   (void)d;
   /* a model without a train block still gets train_step: plain SGD at
    * 0.01, the learning rate settable through set_hyper("lr") */
-  static const TrainSpec plain = {.optimizer = "sgd", .lr = 0.01, .schedule = "constant"};
+  static const TrainSpec plain = {.optimizer = OPTIM_SGD, .lr = 0.01, .schedule = SCHED_CONSTANT};
   for (int i = 0; i < m->n_graphs; i++) {
     Graph *g = m->graphs[i];
     if (!g->training) continue;

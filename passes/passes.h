@@ -24,7 +24,8 @@ typedef struct PassOptions {
   bool print_after_all;
   bool time_passes;         /* a table on `out` when the pipeline ends */
   bool verify_each;         /* ir_verify after every pass (tests, debug) */
-  const char *stop_after;   /* end the pipeline after this pass, or NULL */
+  const char *stop_after;   /* end the pipeline after this pass, or NULL; a name
+                               that is no pass's is an internal error (nncc_raise) */
   bool no_fuse;             /* skip the fuse pass (--no-fuse: A/B, debugging) */
   FILE *out;                /* where printing goes (stdout) */
 } PassOptions;

@@ -61,6 +61,10 @@ static double now_ms(void) {
 bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
   PassOptions none = {0};
   if (!o) o = &none;
+  /* a stop-after name is the caller's choice, never the user's: one that
+   * names no pass is a bug, not a request to run everything */
+  if (o->stop_after && !pass_by_name(o->stop_after))
+    nncc_raise("internal error: stop after unknown pass '%s'", o->stop_after);
   FILE *out = o->out ? o->out : stdout;
   double ms[N_PASSES] = {0};
   bool ran[N_PASSES] = {false};

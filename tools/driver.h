@@ -1,11 +1,12 @@
 /* driver.h - internal to the nncc driver: what the `train`, `eval` and
- * `bench` commands (train.c) take from the command line, and the two ways
+ * `bench` commands (run.c) take from the command line, and the two ways
  * in to libnncc below its public API. */
 #ifndef NNCC_TOOLS_DRIVER_H
 #define NNCC_TOOLS_DRIVER_H
 
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "tools/libnncc.h"
 
 /* libnncc.c for the driver, which parses the command line itself. A jit
@@ -20,6 +21,44 @@ nncc_jit *nncc_jit_from_module(Module *m, const CgOptions *o, char *err, size_t 
 nncc_jit *nncc_jit_from_source(const char *path, const char *src, size_t len, const ElabOptions *eo,
                                const CgOptions *o, char **diagnostics);
 
+/* ------------------------------------------- compile.c: one compilation */
+
+/* -D NAME=VALUE: VALUE a number; an integer stays an integer, and one
+ * outside int64 is an error, never clamped. Fills *ov but its name, whose
+ * length (the bytes of arg before '=') goes to *name_len: the caller
+ * copies it where it keeps names. false with the message (no
+ * "nncc: error: ") in msg. */
+bool nncc_parse_define(const char *arg, ConstOverride *ov, size_t *name_len, char *msg, size_t msg_size);
+/* The directory of path, which relative data paths resolve against
+ * (malloc'ed; "." for a bare file name). NULL when out of memory. */
+char *nncc_dir_of(const char *path);
+
+typedef enum CompileStatus {
+  COMPILE_OK,            /* through the pipeline, verified (parse_only: parsed) */
+  COMPILE_ERROR,         /* reported in the Diag (or on its out) */
+  COMPILE_BAD_DEFINE,    /* -D bad_define names no const of the program; not elaborated */
+  COMPILE_NO_SUCH_MODEL, /* no model named `model`; the pipeline did not run */
+  COMPILE_NO_MODEL,      /* the program defines none: warned; the pipeline did not run */
+} CompileStatus;
+
+typedef struct Compilation {
+  const ElabOptions *eo;  /* -D overrides and the base directory, or NULL */
+  const PassOptions *po;  /* NULL: the whole pipeline, printing on the Diag's out */
+  const char *model;      /* keep only this model, or NULL for every one */
+  bool no_input_grads;    /* autodiff: no d loss / d input */
+  bool parse_only;        /* stop after the parse and the -D check (--emit=ast) */
+  Program *program;       /* out: the parse */
+  Module *module;         /* out: the Module (NULL when not elaborated) */
+  int bad_define;         /* out: with COMPILE_BAD_DEFINE, the index into eo->overrides */
+} Compilation;
+
+/* Lex, parse, check the -D names, elaborate, select the model, run the
+ * pass pipeline and verify, all in a; user errors go to d. The caller
+ * words COMPILE_BAD_DEFINE and COMPILE_NO_SUCH_MODEL for its channel. */
+CompileStatus compile_module(Arena *a, Diag *d, Compilation *c);
+
+/* -------------------------------------------- run.c: the run commands */
+
 typedef struct RunOptions {
   const char *file;       /* the .nn file (for messages) */
   const char *model;      /* --model, or NULL */
@@ -32,7 +71,7 @@ typedef struct RunOptions {
   bool check_numerics;        /* the model checks every op for nan/inf */
   bool quiet;
   CgOptions cg;
-  /* the source again, for the remainder batch of evaluation (train.c
+  /* the source again, for the remainder batch of evaluation (run.c
    * compiles the model once more with the batch const set to N mod B) */
   const char *src;
   size_t src_len;

@@ -15,7 +15,6 @@
 #include "tools/driver.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -67,33 +66,27 @@ static void close_diagnostics(FILE *f, char **buf, char **out) {
   if (out) *out = NULL;
 }
 
-/* Front end, every pass, verifier, LLVM, into j: its arena holds the IR
- * from the start, since the Module and its graphs keep a pointer to the
- * arena they were made in. Messages go to d, in the driver's words. */
+/* compile_module (every pass, verified) then LLVM, into j: its arena
+ * holds the IR from the start, since the Module and its graphs keep a
+ * pointer to the arena they were made in. Messages go to d, in the
+ * driver's words. */
 static bool compile(nncc_jit *j, Diag *d, const ElabOptions *eo, const CgOptions *co) {
   FILE *out = d->out;
-  ElabOptions none = {0};
-  if (!eo) eo = &none;
-  Module *m = frontend_compile(&j->arena, d, eo, NULL);
-  if (!m || d->n_errors) return false;
-  if (m->n_graphs == 0) diag_warning(d, (SrcLoc){0, 0}, "no model");  /* as the driver */
-  for (int i = 0; i < eo->n_overrides; i++)
-    if (!eo->overrides[i].used) {
-      fprintf(out, "nncc: error: -D %s: no constant with that name in the program\n", eo->overrides[i].name);
-      return false;
-    }
   PassOptions po = {.out = out};
-#ifndef NDEBUG
-  po.verify_each = true;  /* as the driver: debug builds verify after every pass */
-#endif
-  if (!pass_run_pipeline(m, d, &po)) return false;
-  for (int i = 0; i < m->n_graphs; i++)
-    if (ir_verify(m->graphs[i], out)) {
-      fprintf(out, "nncc: internal error: the IR of model '%s' does not verify\n", m->graphs[i]->name);
-      return false;
-    }
+  Compilation c = {.eo = eo, .po = &po};
+  switch (compile_module(&j->arena, d, &c)) {
+  case COMPILE_OK:
+  case COMPILE_NO_MODEL:  /* warned; a jit of no model */
+    break;
+  case COMPILE_BAD_DEFINE:
+    fprintf(out, "nncc: error: -D %s: no constant with that name in the program\n", eo->overrides[c.bad_define].name);
+    return false;
+  case COMPILE_ERROR:
+  case COMPILE_NO_SUCH_MODEL:  /* no model is asked for */
+    return false;
+  }
   char err[1024] = "";
-  j->cg = cg_jit_new(m, co, err, sizeof err);
+  j->cg = cg_jit_new(c.module, co, err, sizeof err);
   if (!j->cg) fprintf(out, "nncc: error: code generation failed: %s\n", err);
   return j->cg != NULL;
 }
@@ -133,32 +126,15 @@ nncc_jit *nncc_jit_from_source(const char *path, const char *src, size_t len, co
   return j;
 }
 
-/* "NAME=VALUE" as the driver reads -D: an integer stays an integer. */
+/* "NAME=VALUE" as the driver reads -D (nncc_parse_define), the name in a. */
 static bool parse_define(Arena *a, const char *arg, ConstOverride *ov, FILE *out) {
-  const char *eq = arg ? strchr(arg, '=') : NULL;
-  if (!eq || eq == arg) {
-    fprintf(out, "nncc: error: -D needs NAME=VALUE, got '%s'\n", arg ? arg : "(null)");
+  char msg[512];
+  size_t name_len;
+  if (!nncc_parse_define(arg, ov, &name_len, msg, sizeof msg)) {
+    fprintf(out, "nncc: error: %s\n", msg);
     return false;
   }
-  memset(ov, 0, sizeof *ov);
-  ov->name = arena_strndup(a, arg, (size_t)(eq - arg));
-  const char *v = eq + 1;
-  char *end;
-  errno = 0;
-  long long i = strtoll(v, &end, 10);
-  if (*v && !*end && errno == 0) {
-    ov->is_int = true;
-    ov->ival = i;
-    ov->value = (double)i;
-    return true;
-  }
-  errno = 0;
-  double f = strtod(v, &end);
-  if (!*v || *end || errno || !isfinite(f)) {
-    fprintf(out, "nncc: error: -D %s: the value is not a number\n", arg);
-    return false;
-  }
-  ov->value = f;
+  ov->name = arena_strndup(a, arg, name_len);
   return true;
 }
 
@@ -176,13 +152,6 @@ static bool parse_defines(Arena *names, const nncc_compile_options *o, ElabOptio
     ok = parse_define(names, o->defines[i], &eo->overrides[eo->n_overrides++], out);
   nncc_catch_pop(&rp);
   return ok;
-}
-
-static char *dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return strdup(".");
-  if (slash == path) return strdup("/");
-  return strndup(path, (size_t)(slash - path));
 }
 
 /* The public entry points: options to ElabOptions and CgOptions, then
@@ -307,7 +276,7 @@ nncc_jit *nncc_compile_file(const char *path, const nncc_compile_options *o, cha
     }
     return NULL;
   }
-  char *base_dir = dir_of(path);
+  char *base_dir = nncc_dir_of(path);
   if (!base_dir) {
     free(src);
     if (diagnostics) *diagnostics = strdup("nncc: error: out of memory\n");

@@ -1,7 +1,7 @@
 /* nncc.c - the command-line driver (SPEC §3).
  *
  *   nncc check FILE.nn                      diagnostics only, exit 0/1
- *   nncc FILE.nn --emit=ast|ir|opt|params [-o OUT]
+ *   nncc FILE.nn --emit=STAGE [-o OUT]       a stage of the compiler (stages[])
  *   nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes
  *
  * Exit codes: 0 ok, 1 compile error, 2 usage error, 3 run-time error.
@@ -28,7 +28,7 @@
 static const char usage_text[] =
     "usage: nncc FILE.nn -o out.so [--model NAME] [-D NAME=VALUE]... [-O0|-O1|-O2|-O3]\n"
     "                    [--header out.h] [--target-cpu CPU|native]\n"
-    "       nncc FILE.nn --emit=ast|ir|grad|opt|fused|memory|llvm|asm|dot|params [-o OUT]\n"
+    "       nncc FILE.nn --emit=STAGES [-o OUT]\n"
     "       nncc FILE.nn --print-after=PASS | --print-after-all | --time-passes\n"
     "       (any command) [--remarks=fusion] [--no-fuse] [--input-grads | --no-input-grads]\n"
     "       nncc check FILE.nn\n"
@@ -38,6 +38,16 @@ static const char usage_text[] =
     "       nncc gradcheck FILE.nn [--model NAME] [--seed S] [--hvp | --jit]\n"
     "       nncc bench FILE.nn\n"
     "       nncc --version | --help | CMD --help (the options of one command)\n";
+
+static void print_stage_names(FILE *out, const char *sep);
+
+/* usage_text with the --emit stages of stages[] in place of STAGES. */
+static void print_usage(void) {
+  const char *at = strstr(usage_text, "STAGES");
+  fwrite(usage_text, 1, (size_t)(at - usage_text), stdout);
+  print_stage_names(stdout, "|");
+  fputs(at + 6, stdout);
+}
 
 /* Which commands take an option: `nncc CMD --help` lists them, and an
  * option the command does not use is a usage error (it would be ignored,
@@ -58,7 +68,7 @@ static const OptionInfo option_table[] = {
     {"-o", "OUT", CMD_COMPILE, "write a shared library (or the --emit stage) to OUT"},
     {"--header", "FILE.h", CMD_COMPILE, "with -o: also a C header naming every tensor"},
     {"--prefix", "P", CMD_COMPILE, "with -o: the library's entry point is P_module (a C identifier)"},
-    {"--emit", "STAGE", CMD_COMPILE, "print a stage: ast ir params grad opt fused dot memory llvm asm"},
+    {"--emit", "STAGE", CMD_COMPILE, "print a stage:"},  /* + the names of stages[] */
     {"--print-after", "PASS", CMD_COMPILE | CMD_CHECK, "print the IR after PASS"},
     {"--print-after-all", NULL, CMD_COMPILE | CMD_CHECK, "print the IR after every pass"},
     {"--time-passes", NULL, CMD_COMPILE | CMD_CHECK, "time each pass"},
@@ -88,10 +98,13 @@ static const OptionInfo option_table[] = {
 };
 #define N_OPTIONS ((int)(sizeof option_table / sizeof option_table[0]))
 
+/* The commands, indexed by the position of their CMD_ bit. */
+static const char *const command_names[] = {"compile", "check", "train", "eval", "gradcheck", "bench"};
+#define N_COMMANDS ((int)(sizeof command_names / sizeof command_names[0]))
+
 static unsigned command_bit(const char *command) {
-  static const char *const names[] = {"compile", "check", "train", "eval", "gradcheck", "bench"};
-  for (int i = 0; i < 6; i++)
-    if (!strcmp(command, names[i])) return 1u << i;
+  for (int i = 0; i < N_COMMANDS; i++)
+    if (!strcmp(command, command_names[i])) return 1u << i;
   return 0;
 }
 
@@ -118,13 +131,19 @@ static void print_command_help(const char *command) {
     char left[48];
     snprintf(left, sizeof left, "%s%s%s", op->name, op->arg ? (op->name[1] == '-' ? " " : "") : "",
              op->arg ? op->arg : "");
-    printf("  %-24s %s\n", left, op->help);
+    printf("  %-24s %s", left, op->help);
+    if (!strcmp(op->name, "--emit")) {
+      fputc(' ', stdout);
+      print_stage_names(stdout, " ");
+    }
+    fputc('\n', stdout);
   }
   printf("\nexit codes: 0 ok, 1 compile error, 2 usage error, 3 run-time error\n");
 }
 
 typedef struct Options {
-  const char *command;     /* "compile", "check", "train", ... */
+  const char *command;     /* "compile", "check", "train", ... (for messages) */
+  unsigned cmd;            /* its CMD_ bit: what the driver tests */
   const char *file;
   const char *emit;
   const char *out;
@@ -160,29 +179,15 @@ static int usage_error(const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
-/* -D NAME=VALUE: VALUE must be a number (an integer stays an integer). */
+/* -D NAME=VALUE (nncc_parse_define): a malformed one is a usage error. */
 static int parse_define(Options *o, const char *arg) {
-  const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg) return usage_error("-D needs NAME=VALUE, got '%s'", arg);
   if (o->n_overrides == 64) return usage_error("too many -D options (at most 64)%s", "");
-  ConstOverride *ov = &o->overrides[o->n_overrides++];
-  ov->name = strndup(arg, (size_t)(eq - arg));
-  const char *v = eq + 1;
-  char *end;
-  errno = 0;
-  long long i = strtoll(v, &end, 10);
-  if (*v && !*end && errno == ERANGE) return usage_error("-D %s: the integer is too large", arg);
-  if (*v && !*end && errno == 0) {
-    ov->is_int = true;
-    ov->ival = i;
-    ov->value = (double)i;
-    return 0;
-  }
-  errno = 0;
-  double f = strtod(v, &end);
-  if (!*v || *end || errno || !isfinite(f))
-    return usage_error("-D %s: the value is not a number", arg);
-  ov->value = f;
+  ConstOverride *ov = &o->overrides[o->n_overrides];
+  char msg[512];
+  size_t name_len;
+  if (!nncc_parse_define(arg, ov, &name_len, msg, sizeof msg)) return usage_error("%s", msg);
+  ov->name = strndup(arg, name_len);
+  o->n_overrides++;
   return 0;
 }
 
@@ -230,8 +235,8 @@ static int set_value_option(Options *o, const char *opt, const char *v) {
 /* The command is the first word that is not an option (so -D may come
  * before it, SPEC §6); without one, the first word is the input file. */
 static int parse_args(int argc, char **argv, Options *o) {
-  static const char *const commands[] = {"check", "train", "eval", "gradcheck", "bench"};
   o->command = "compile";
+  o->cmd = CMD_COMPILE;
   o->opt_level = 2;
   o->seed = -1;
   bool seen_positional = false;
@@ -239,12 +244,11 @@ static int parse_args(int argc, char **argv, Options *o) {
     const char *a = argv[i];
     if (a[0] != '-' || !a[1]) {
       if (!seen_positional)
-        for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-          if (!strcmp(a, commands[k])) {
-            o->command = a;
-            a = NULL;
-            break;
-          }
+        if (command_bit(a) > CMD_COMPILE) {  /* "compile" is no command word */
+          o->command = a;
+          o->cmd = command_bit(a);
+          a = NULL;
+        }
       seen_positional = true;
       if (!a) continue;
       if (o->file) return usage_error("more than one input file ('%s')", a);
@@ -333,13 +337,6 @@ static char *read_source(const char *path, size_t *len) {
   char *src = nncc_read_source(path, len, why);
   if (!src) fprintf(stderr, "nncc: error: cannot read '%s': %s\n", path, why);
   return src;
-}
-
-static char *dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return strdup(".");
-  if (slash == path) return strdup("/");
-  return strndup(path, (size_t)(slash - path));
 }
 
 /* --emit=params: every param and state with shape and initializer. */
@@ -479,17 +476,150 @@ static void print_fusion_summary(FILE *out, const Module *m) {
   }
 }
 
+/* ------------------------------------------------------ --emit stages */
+
+/* What an emitter gets: the parse, the Module (NULL for ast) and its
+ * output, opened on first use (stage_output) so that a stage which can
+ * fail before it prints (llvm, asm) leaves -o OUT as it was. */
+typedef struct EmitCtx {
+  const Options *o;
+  const Program *prog;
+  Module *m;
+  Output out;
+  bool opened;
+} EmitCtx;
+
+static FILE *stage_output(EmitCtx *c) {
+  if (!c->opened && !open_output(c->o->out, &c->out)) return NULL;
+  c->opened = true;
+  return c->out.f;
+}
+
+static bool emit_ast(EmitCtx *c) {
+  FILE *out = stage_output(c);
+  if (out) ast_print_program(out, c->prog);
+  return out != NULL;
+}
+
+static bool emit_module(EmitCtx *c) {  /* ir, opt: the module's text */
+  FILE *out = stage_output(c);
+  if (out) ir_print_module(out, c->m);
+  return out != NULL;
+}
+
+static bool emit_params(EmitCtx *c) {
+  FILE *out = stage_output(c);
+  for (int i = 0; out && i < c->m->n_graphs; i++) print_params(out, c->m->graphs[i]);
+  return out != NULL;
+}
+
+static bool emit_grad(EmitCtx *c) {  /* the training graphs: forward + backward */
+  FILE *out = stage_output(c);
+  if (!out) return false;
+  fputs("# nncc graph IR\n", out);
+  bool first = true;
+  for (int i = 0; i < c->m->n_graphs; i++)
+    if (c->m->graphs[i]->training) {
+      if (!first) fputc('\n', out);
+      first = false;
+      ir_print_graph(out, c->m->graphs[i]);
+    }
+  if (first) fputs("# no model has a loss: nothing to differentiate\n", out);
+  return true;
+}
+
+static bool emit_fused(EmitCtx *c) {
+  FILE *out = stage_output(c);
+  if (!out) return false;
+  ir_print_module(out, c->m);
+  print_fusion_summary(out, c->m);
+  return true;
+}
+
+static bool emit_dot(EmitCtx *c) {
+  FILE *out = stage_output(c);
+  if (out) ir_print_dot(out, c->m);
+  return out != NULL;
+}
+
+static bool emit_memory(EmitCtx *c) {
+  FILE *out = stage_output(c);
+  if (out) cg_print_memory(out, c->m);
+  return out != NULL;
+}
+
+/* llvm and asm: generated before the output is opened */
+static bool emit_code_text(EmitCtx *c, CgText kind) {
+  CgOptions co = {.opt_level = c->o->opt_level, .target_cpu = c->o->target_cpu};
+  char err[1024] = "";
+  char *text = cg_emit_text(c->m, &co, kind, err, sizeof err);
+  if (!text) {
+    fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
+    return false;
+  }
+  FILE *out = stage_output(c);
+  if (out) fputs(text, out);
+  free(text);
+  return out != NULL;
+}
+
+static bool emit_llvm(EmitCtx *c) {  /* -O0 shows the IR as emitted; otherwise after the LLVM pipeline */
+  return emit_code_text(c, c->o->opt_level == 0 ? CG_TEXT_LLVM_RAW : CG_TEXT_LLVM);
+}
+
+static bool emit_asm(EmitCtx *c) {
+  return emit_code_text(c, CG_TEXT_ASM);
+}
+
+/* The stop_after of a stage shown before any pass runs. */
+static const char AFTER_PARSE[] = "(the parse)";
+
+/* Every --emit stage, in the order --help lists them: its name, the last
+ * pass it shows (NULL: the whole pipeline; --print-after and
+ * --print-after-all run the whole pipeline whatever the stage), and the
+ * function that prints it. ir and params show the model as written. */
+typedef struct Stage {
+  const char *name;
+  const char *stop_after;
+  bool (*emit)(EmitCtx *c);
+} Stage;
+
+static const Stage stages[] = {
+    {"ast", AFTER_PARSE, emit_ast},
+    {"ir", "reach", emit_module},
+    {"params", "reach", emit_params},
+    {"grad", "autodiff", emit_grad},
+    {"opt", "dce", emit_module},  /* optimized, before fusion */
+    {"fused", NULL, emit_fused},
+    {"dot", NULL, emit_dot},
+    {"memory", NULL, emit_memory},
+    {"llvm", NULL, emit_llvm},
+    {"asm", NULL, emit_asm},
+};
+#define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
+
+static const Stage *stage_by_name(const char *name) {
+  for (int i = 0; name && i < N_STAGES; i++)
+    if (!strcmp(stages[i].name, name)) return &stages[i];
+  return NULL;
+}
+
+/* The stage names, joined by sep (usage and --help). */
+static void print_stage_names(FILE *out, const char *sep) {
+  for (int i = 0; i < N_STAGES; i++) fprintf(out, "%s%s", i ? sep : "", stages[i].name);
+}
+
 /* What must hold of the command line before any file is read. */
 static int check_options(const Options *o) {
-  unsigned bit = command_bit(o->command);
+  unsigned bit = o->cmd;
   for (int i = 0; i < N_OPTIONS; i++) {
     const OptionInfo *op = &option_table[i];
     if (!o->seen[i] || (op->commands & bit)) continue;
     char users[96] = "";
-    static const char *const names[] = {"nncc FILE.nn", "check", "train", "eval", "gradcheck", "bench"};
-    for (int c = 0; c < 6; c++)
+    for (int c = 0; c < N_COMMANDS; c++)
       if (op->commands & (1u << c))
-        snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", users[0] ? ", " : "", names[c]);
+        snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", users[0] ? ", " : "",
+                 c ? command_names[c] : "nncc FILE.nn");
     if (bit == CMD_COMPILE)
       fprintf(stderr, "nncc: error: %s is not an option of compiling a file (it is one of: %s)\n"
               "(run 'nncc --help' for usage)\n", op->name, users);
@@ -512,28 +642,117 @@ static int check_options(const Options *o) {
   char cpu_msg[2048];  /* LLVM aborts on a cpu the host target lacks */
   if (!cg_target_cpu_check(o->target_cpu, cpu_msg, sizeof cpu_msg)) return usage_error("%s", cpu_msg);
   if (!o->file) return usage_error("no input file%s", "");
-  if (o->jit && strcmp(o->command, "gradcheck"))
+  if (o->jit && o->cmd != CMD_GRADCHECK)
     return usage_error("--jit is an option of gradcheck%s", "");
   if (o->jit && o->hvp)  /* grad of grad is a graph the reference evaluator runs, not the compiled model */
     return usage_error("--hvp checks the reference evaluator: it cannot be combined with --jit%s", "");
-  if (!strcmp(o->command, "compile") && !o->emit && !o->print_after && !o->print_after_all &&
+  if (o->cmd == CMD_COMPILE && !o->emit && !o->print_after && !o->print_after_all &&
       !o->time_passes && !o->out)
     return usage_error("nothing to do: give -o OUT, --emit=STAGE or a command such as 'check'%s", "");
   if (o->print_after && !pass_by_name(o->print_after))
     return usage_error("--print-after: unknown pass '%s' (see nncc --help)", o->print_after);
-  static const char *const stages[] = {"ast", "ir", "grad", "opt", "fused", "memory",
-                                       "llvm", "asm", "dot", "params"};
-  if (o->emit) {
-    bool known = false;
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) known |= !strcmp(o->emit, stages[i]);
-    if (!known) return usage_error("unknown --emit stage '%s'", o->emit);
-  }
+  if (o->emit && !stage_by_name(o->emit)) return usage_error("unknown --emit stage '%s'", o->emit);
   return 0;
+}
+
+/* The last pass this command line needs: check is the front end's
+ * verdict (parse, types, verify: SPEC §3); gradcheck differentiates
+ * itself; an --emit stage stops after the last pass it shows, unless
+ * the passes are printed; NULL runs the whole pipeline. */
+static const char *stop_after(const Options *o, const Stage *stage) {
+  if (o->cmd == CMD_GRADCHECK) return "lower";
+  if (o->print_after || o->print_after_all) return NULL;
+  if (o->cmd == CMD_CHECK) return "reach";
+  return stage ? stage->stop_after : NULL;
+}
+
+/* --emit=STAGE [-o OUT] */
+static int emit_stage(const Stage *stage, const Options *o, const Program *prog, Module *m) {
+  EmitCtx c = {.o = o, .prog = prog, .m = m};
+  bool ok = stage->emit(&c);
+  if (c.opened && close_output(&c.out, ok)) ok = false;
+  return ok ? EXIT_OK : EXIT_COMPILE;
+}
+
+/* nncc FILE.nn -o model.so [--header model.h]: the runtime half comes
+ * from the build tree, or from lib/nncc next to an installed nncc */
+static int write_library(const Options *o, Module *m) {
+  const char *rt = getenv("NNCC_RT_LIB") ? getenv("NNCC_RT_LIB") : NNCC_RT_LIB;
+  CgLibrary lib = {.so_path = o->out, .header_path = o->header, .prefix = o->prefix,
+                   .runtime_lib = rt, .source = o->file};
+  CgOptions co = {.opt_level = o->opt_level, .target_cpu = o->target_cpu};
+  char err[1024] = "";
+  if (access(rt, R_OK) != 0) {
+    fprintf(stderr, "nncc: error: cannot read the runtime library '%s' (set NNCC_RT_LIB)\n", rt);
+    return EXIT_COMPILE;
+  }
+  if (cg_write_library(m, &co, &lib, err, sizeof err)) {
+    fprintf(stderr, "nncc: error: %s\n", err);
+    return EXIT_COMPILE;
+  }
+  return EXIT_OK;
+}
+
+/* train, eval, bench: JIT-compile the module and run it (run.c) */
+static int run_command(const Options *o, Module *m, const char *src, size_t len, const ElabOptions *eo) {
+  RunOptions ro = {.file = o->file, .model = o->model, .epochs = o->epochs, .seed = o->seed,
+                   .save = o->save, .resume = o->resume, .load = o->load, .log = o->log,
+                   .init_from = o->init_from, .load_weights = o->load_weights, .save_every = o->save_every,
+                   .check_numerics = o->check_numerics, .quiet = o->quiet,
+                   .cg = {.opt_level = o->opt_level, .target_cpu = o->target_cpu,
+                          .check_numerics = o->check_numerics, .source_name = o->file},
+                   .src = src, .src_len = len, .eo = eo};
+  if (o->cmd == CMD_TRAIN) return run_train(&ro, m);
+  if (o->cmd == CMD_EVAL) return run_eval(&ro, m);
+  return run_bench(&ro, m);
+}
+
+/* One compilation of the file's text in arena (compile_module), then
+ * what the command asks for. Returns the exit code. */
+static int run_file(const Options *o, Arena *arena, Diag *d, const char *src, size_t len, const ElabOptions *eo) {
+  const Stage *stage = stage_by_name(o->emit);
+  PassOptions po = {.print_after = o->print_after, .print_after_all = o->print_after_all,
+                    .time_passes = o->time_passes, .verify_each = o->verify_each, .out = stdout,
+                    .no_fuse = o->no_fuse, .stop_after = stop_after(o, stage)};
+  d->remarks = o->remarks;
+  /* d loss / d input: the ABI's grad() of an input (SPEC §4) for a .so
+   * and the JIT library; train, eval and bench never read it, and on an
+   * MLP it is a quarter of the step's work */
+  bool runs = (o->cmd & CMD_RUNS) != 0;
+  Compilation c = {.eo = eo, .po = &po, .model = o->model,
+                   .no_input_grads = o->input_grads == 0 || (o->input_grads < 0 && runs),
+                   .parse_only = stage && stage->stop_after == AFTER_PARSE};
+  switch (compile_module(arena, d, &c)) {
+  case COMPILE_OK:
+    break;
+  case COMPILE_ERROR:
+    return EXIT_COMPILE;
+  case COMPILE_BAD_DEFINE:
+    return usage_error("-D %s: no constant with that name in the program", eo->overrides[c.bad_define].name);
+  case COMPILE_NO_SUCH_MODEL:
+    fprintf(stderr, "nncc: error: no model named '%s' in '%s'\n", o->model, o->file);
+    return EXIT_USAGE;
+  case COMPILE_NO_MODEL:
+    if (o->out && !o->emit) {
+      fprintf(stderr, "nncc: error: nothing to compile: '%s' defines no model\n", o->file);
+      return EXIT_COMPILE;
+    }
+    return EXIT_OK;
+  }
+  if (o->cmd == CMD_CHECK) return EXIT_OK;
+  if (o->cmd == CMD_GRADCHECK) return run_gradcheck(o, c.module, d, src, len, eo);
+  if (runs) return run_command(o, c.module, src, len, eo);
+  if (stage) return emit_stage(stage, o, c.program, c.module);
+  return o->out ? write_library(o, c.module) : EXIT_OK;
+}
+
+static void free_overrides(Options *o) {  /* the -D names (LeakSanitizer) */
+  for (int i = 0; i < o->n_overrides; i++) free((char *)o->overrides[i].name);
 }
 
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    fputs(usage_text, stdout);
+    print_usage();
     int n;
     const Pass *ps = pass_list(&n);
     fputs("\npasses (for --print-after):\n", stdout);
@@ -552,226 +771,49 @@ int main(int argc, char **argv) {
   Options o = {.input_grads = -1};
   int rc = parse_args(argc, argv, &o);
   if (!rc && o.help) {  /* nncc CMD --help */
-    if (!strcmp(o.command, "compile")) fputs(usage_text, stdout);
+    if (o.cmd == CMD_COMPILE) print_usage();
     else print_command_help(o.command);
-    for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+    free_overrides(&o);
     return EXIT_OK;
   }
   if (!rc) rc = check_options(&o);
-  if (rc) {  /* the names of the -D options parsed so far (LeakSanitizer) */
-    for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+  if (rc) {
+    free_overrides(&o);
     return rc;
   }
-  bool is_check = !strcmp(o.command, "check");
   size_t len = 0;
   char *src = read_source(o.file, &len);
-  if (!src) return EXIT_COMPILE;
+  if (!src) {
+    free_overrides(&o);
+    return EXIT_COMPILE;
+  }
   Arena arena = {0};
   Diag d;
   diag_init(&d, o.file, src, len, stderr);
   d.color = isatty(2) && !getenv("NO_COLOR");
-  char *base_dir = dir_of(o.file);
-  ElabOptions eo = {.overrides = o.overrides, .n_overrides = o.n_overrides, .base_dir = base_dir};
+  char *base_dir = nncc_dir_of(o.file);
+  ElabOptions eo = {.overrides = o.overrides, .n_overrides = o.n_overrides, .base_dir = base_dir,
+                    .max_nodes = 1000000};
   /* the pipeline's recovery point (ir.h): out of memory and internal
-   * errors come back to `unwound` with the message, the arena and every
-   * scratch block freed. NNCC_FAIL_ALLOC=N makes the N-th allocation
-   * fail (tests/tools/test_faults.c) */
+   * errors come back here with the message, the arena and every scratch
+   * block freed. NNCC_FAIL_ALLOC=N makes the N-th allocation fail
+   * (tests/tools/test_faults.c) */
   NnccCatch rp;
   nncc_catch_push(&rp);
-  if (setjmp(rp.jmp)) goto unwound;
-  if (getenv("NNCC_FAIL_ALLOC")) nncc_alloc_fail_after(atol(getenv("NNCC_FAIL_ALLOC")));
-
-  /* -D names must be constants of the program: check that before
-   * elaborating, so a typo is a usage error, not a silent no-op */
-  int ntok;
-  Token *toks = lex(&arena, &d, &ntok);
-  Program *prog = parse_program(&arena, &d, toks, ntok);
-  int exit_code = EXIT_OK;
-  Module *m = NULL;
-  if (!d.n_errors) {
-    for (int i = 0; i < o.n_overrides; i++) {
-      bool found = false;
-      for (int k = 0; k < prog->n_items; k++)
-        found |= prog->items[k]->kind == ITEM_CONST && !strcmp(prog->items[k]->name, o.overrides[i].name);
-      if (!found) {
-        exit_code = usage_error("-D %s: no constant with that name in the program", o.overrides[i].name);
-        goto done;
-      }
-    }
-    if (o.emit && !strcmp(o.emit, "ast")) {
-      Output oh;
-      FILE *out = open_output(o.out, &oh);
-      if (!out) { exit_code = EXIT_COMPILE; goto done; }
-      ast_print_program(out, prog);
-      if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
-      goto done;
-    }
-    eo.max_nodes = 1000000;
-    m = elaborate(&arena, &d, prog, &eo);
-  }
-  if (d.n_errors) {
+  int exit_code;
+  if (setjmp(rp.jmp)) {  /* rp is popped; the error emptied the arena: reset, not read (C11 7.13.2.1) */
+    fprintf(stderr, "nncc: error: %s\n", rp.msg);
+    arena = (Arena){0};
     exit_code = EXIT_COMPILE;
-    goto done;
+  } else {
+    if (getenv("NNCC_FAIL_ALLOC")) nncc_alloc_fail_after(atol(getenv("NNCC_FAIL_ALLOC")));
+    exit_code = run_file(&o, &arena, &d, src, len, &eo);
+    nncc_catch_pop(&rp);
   }
-  if (o.model && !ir_module_graph(m, o.model)) {
-    fprintf(stderr, "nncc: error: no model named '%s' in '%s'\n", o.model, o.file);
-    exit_code = EXIT_USAGE;
-    goto done;
-  }
-  if (m->n_graphs == 0) {
-    diag_warning(&d, (SrcLoc){0, 0}, "no model");
-    if (o.out && !o.emit) {
-      fprintf(stderr, "nncc: error: nothing to compile: '%s' defines no model\n", o.file);
-      exit_code = EXIT_COMPILE;
-    }
-    goto done;
-  }
-  if (o.model) {  /* keep only the selected model */
-    Graph *g = ir_module_graph(m, o.model);
-    m->graphs[0] = g;
-    m->n_graphs = 1;
-  }
-
-  PassOptions po = {.print_after = o.print_after, .print_after_all = o.print_after_all,
-                    .time_passes = o.time_passes, .verify_each = o.verify_each, .out = stdout,
-                    .no_fuse = o.no_fuse};
-  d.remarks = o.remarks;
-  /* d loss / d input: the ABI's grad() of an input (SPEC §4) for a .so
-   * and the JIT library; train, eval and bench never read it, and on an
-   * MLP it is a quarter of the step's work */
-  bool trains = !strcmp(o.command, "train") || !strcmp(o.command, "eval") || !strcmp(o.command, "bench");
-  m->no_input_grads = o.input_grads == 0 || (o.input_grads < 0 && trains);
-#ifndef NDEBUG
-  po.verify_each = true;  /* debug builds verify after every pass */
-#endif
-  /* --emit=ir and params show the model as written; grad stops after
-   * autodiff; everything else runs the whole pipeline */
-  /* check is the front end's verdict: parse, types, verify (SPEC §3) */
-  bool as_written = is_check || (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "params")));
-  if (as_written && !o.print_after && !o.print_after_all) po.stop_after = "reach";
-  if (o.emit && !strcmp(o.emit, "grad") && !o.print_after && !o.print_after_all) po.stop_after = "autodiff";
-  /* opt: optimized, before fusion; fused, dot: after it */
-  if (o.emit && !strcmp(o.emit, "opt") && !o.print_after && !o.print_after_all) po.stop_after = "dce";
-  bool is_gradcheck = !strcmp(o.command, "gradcheck");
-  if (is_gradcheck) po.stop_after = "lower";  /* gradcheck differentiates itself */
-  if (!pass_run_pipeline(m, &d, &po)) {
-    exit_code = EXIT_COMPILE;
-    goto done;
-  }
-  for (int i = 0; i < m->n_graphs; i++)
-    if (ir_verify(m->graphs[i], stderr)) {
-      fprintf(stderr, "nncc: internal error: the IR of model '%s' does not verify\n", m->graphs[i]->name);
-      exit_code = EXIT_COMPILE;
-      goto done;
-    }
-  if (is_check) goto done;
-  if (is_gradcheck) {
-    exit_code = run_gradcheck(&o, m, &d, src, len, &eo);
-    goto done;
-  }
-  if (strcmp(o.command, "compile")) {
-    RunOptions ro = {.file = o.file, .model = o.model, .epochs = o.epochs, .seed = o.seed,
-                     .save = o.save, .resume = o.resume, .load = o.load, .log = o.log,
-                     .init_from = o.init_from, .load_weights = o.load_weights, .save_every = o.save_every,
-                     .check_numerics = o.check_numerics, .quiet = o.quiet,
-                     .cg = {.opt_level = o.opt_level, .target_cpu = o.target_cpu,
-                            .check_numerics = o.check_numerics, .source_name = o.file},
-                     .src = src, .src_len = len, .eo = &eo};
-    if (!strcmp(o.command, "train")) exit_code = run_train(&ro, m);
-    else if (!strcmp(o.command, "eval")) exit_code = run_eval(&ro, m);
-    else exit_code = run_bench(&ro, m);
-    goto done;
-  }
-  if (o.emit && (!strcmp(o.emit, "ir") || !strcmp(o.emit, "opt") || !strcmp(o.emit, "params") ||
-                 !strcmp(o.emit, "grad") || !strcmp(o.emit, "fused") || !strcmp(o.emit, "dot"))) {
-    Output oh;
-    FILE *out = open_output(o.out, &oh);
-    if (!out) { exit_code = EXIT_COMPILE; goto done; }
-    if (!strcmp(o.emit, "params")) {
-      for (int i = 0; i < m->n_graphs; i++) print_params(out, m->graphs[i]);
-    } else if (!strcmp(o.emit, "grad")) {  /* the training graphs: forward + backward */
-      fputs("# nncc graph IR\n", out);
-      bool first = true;
-      for (int i = 0; i < m->n_graphs; i++)
-        if (m->graphs[i]->training) {
-          if (!first) fputc('\n', out);
-          first = false;
-          ir_print_graph(out, m->graphs[i]);
-        }
-      if (first) fputs("# no model has a loss: nothing to differentiate\n", out);
-    } else if (!strcmp(o.emit, "dot")) {
-      ir_print_dot(out, m);
-    } else if (!strcmp(o.emit, "fused")) {
-      ir_print_module(out, m);
-      print_fusion_summary(out, m);
-    } else {
-      ir_print_module(out, m);
-    }
-    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
-    goto done;
-  }
-  if (o.emit && !strcmp(o.emit, "memory")) {
-    Output oh;
-    FILE *out = open_output(o.out, &oh);
-    if (!out) {
-      exit_code = EXIT_COMPILE;
-      goto done;
-    }
-    cg_print_memory(out, m);
-    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
-    goto done;
-  }
-  if (o.emit && (!strcmp(o.emit, "llvm") || !strcmp(o.emit, "asm"))) {
-    CgOptions co = {.opt_level = o.opt_level, .target_cpu = o.target_cpu};
-    char err[1024] = "";
-    /* -O0 shows the IR as emitted; otherwise after the LLVM pipeline */
-    CgText kind = !strcmp(o.emit, "asm") ? CG_TEXT_ASM : o.opt_level == 0 ? CG_TEXT_LLVM_RAW : CG_TEXT_LLVM;
-    char *text = cg_emit_text(m, &co, kind, err, sizeof err);
-    if (!text) {
-      fprintf(stderr, "nncc: error: code generation failed: %s\n", err);
-      exit_code = EXIT_COMPILE;
-      goto done;
-    }
-    Output oh;
-    FILE *out = open_output(o.out, &oh);
-    if (!out) {
-      free(text);
-      exit_code = EXIT_COMPILE;
-      goto done;
-    }
-    fputs(text, out);
-    free(text);
-    if (close_output(&oh, true)) exit_code = EXIT_COMPILE;
-    goto done;
-  }
-  if (o.out && !o.emit) {  /* every --emit stage was handled above */
-    /* nncc FILE.nn -o model.so [--header model.h]: the runtime half comes
-     * from the build tree, or from lib/nncc next to an installed nncc */
-    const char *rt = getenv("NNCC_RT_LIB") ? getenv("NNCC_RT_LIB") : NNCC_RT_LIB;
-    CgLibrary lib = {.so_path = o.out, .header_path = o.header, .prefix = o.prefix,
-                     .runtime_lib = rt, .source = o.file};
-    CgOptions co = {.opt_level = o.opt_level, .target_cpu = o.target_cpu};
-    char err[1024] = "";
-    if (access(rt, R_OK) != 0) {
-      fprintf(stderr, "nncc: error: cannot read the runtime library '%s' (set NNCC_RT_LIB)\n", rt);
-      exit_code = EXIT_COMPILE;
-    } else if (cg_write_library(m, &co, &lib, err, sizeof err)) {
-      fprintf(stderr, "nncc: error: %s\n", err);
-      exit_code = EXIT_COMPILE;
-    }
-  }
-
-done:
-  nncc_catch_pop(&rp);
   fflush(stdout);
   arena_free(&arena);
   free(base_dir);
   free(src);
-  for (int i = 0; i < o.n_overrides; i++) free((char *)o.overrides[i].name);
+  free_overrides(&o);
   return exit_code;
-unwound:  /* rp is popped; the error emptied the arena: reset, not read (C11 7.13.2.1) */
-  fprintf(stderr, "nncc: error: %s\n", rp.msg);
-  arena = (Arena){0};
-  exit_code = EXIT_COMPILE;
-  goto done;
 }

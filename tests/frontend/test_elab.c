@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/train_spec.h"
 #include "testutil.h"
 
 static Arena arena;
@@ -196,11 +197,11 @@ START_TEST(train_block_validated) {
                          " metrics = [accuracy]\n}\n");
   ck_assert_int_eq(m->n_trains, 1);
   TrainSpec *t = m->trains[0];
-  ck_assert_str_eq(t->optimizer, "adamw");
+  ck_assert_str_eq(optimizer_name(t->optimizer), "adamw");
   ck_assert_double_eq_tol(t->lr, 2e-3, 1e-12);
   ck_assert_double_eq_tol(t->weight_decay, 0.01, 1e-12); /* PyTorch's AdamW default */
   ck_assert_double_eq_tol(t->beta2, 0.999, 1e-12);
-  ck_assert_str_eq(t->schedule, "cosine");
+  ck_assert_str_eq(schedule_name(t->schedule), "cosine");
   ck_assert_int_eq(t->warmup, 10);
   ck_assert_int_eq(t->epochs, 3);
   ck_assert(t->shuffle);

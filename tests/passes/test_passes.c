@@ -101,6 +101,24 @@ START_TEST(pass_table_is_consistent) {
 }
 END_TEST
 
+/* An unknown stop-after pass is an internal error, not "run every pass". */
+START_TEST(unknown_stop_after_is_an_internal_error) {
+  Module *m = compile("model m {\n input x: f32[4]\n y = exp(x)\n output y\n}\n");
+  Diag d = quiet(stderr);
+  PassOptions po = {.stop_after = "nosuchpass", .out = stderr};
+  NnccCatch rp;
+  nncc_catch_push(&rp);
+  volatile bool returned = false;
+  if (!setjmp(rp.jmp)) {
+    pass_run_pipeline(m, &d, &po);
+    returned = true;
+    nncc_catch_pop(&rp);
+  }
+  ck_assert_msg(!returned, "the pipeline ran with an unknown stop-after pass");
+  ck_assert_str_eq(rp.msg, "internal error: stop after unknown pass 'nosuchpass'");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("passes");
   TCase *tc = tcase_create("core");
@@ -110,6 +128,7 @@ int main(void) {
   tcase_add_test(tc, shapes_pass_catches_a_wrong_type);
   tcase_add_test(tc, pipeline_prints_after_named_pass);
   tcase_add_test(tc, pass_table_is_consistent);
+  tcase_add_test(tc, unknown_stop_after_is_an_internal_error);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -137,10 +137,14 @@ START_TEST(defines_override_constants) {
   ck_assert_int_eq(x->shape[1], 2);
   nncc_jit_free(j);
 
-  const char *unknown[] = {"C=5"}, *malformed[] = {"B"}, *not_number[] = {"B=five"};
-  const char *const *bad[] = {unknown, malformed, not_number};
-  const char *why[] = {"-D C: no constant with that name", "-D needs NAME=VALUE", "not a number"};
-  for (int k = 0; k < 3; k++) {
+  /* an integer outside int64 is an error, as in the driver (strtoll
+   * clamps it: B would silently be INT64_MAX) */
+  const char *unknown[] = {"C=5"}, *malformed[] = {"B"}, *not_number[] = {"B=five"},
+             *too_large[] = {"B=99999999999999999999"};
+  const char *const *bad[] = {unknown, malformed, not_number, too_large};
+  const char *why[] = {"-D C: no constant with that name", "-D needs NAME=VALUE", "not a number",
+                       "-D B=99999999999999999999: the integer is too large"};
+  for (int k = 0; k < 4; k++) {
     o.defines = bad[k];
     diag = NULL;
     ck_assert_ptr_null(nncc_compile_string("lin.nn", linear_src, &o, &diag));

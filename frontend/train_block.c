@@ -1,8 +1,9 @@
-/* train.c - elaboration of `train NAME { ... }` blocks (SPEC §2.7, §6)
+/* train_block.c - elaboration of `train NAME { ... }` blocks (SPEC §2.7, §6)
  * into a validated TrainSpec: data sources bound to the model's inputs,
  * the optimizer and its PyTorch defaults and ranges, the schedule, epochs,
  * shuffle, seed and metrics. `check` validates; only `train` opens files. */
 #include "frontend/elab.h"
+#include "ir/train_spec.h"
 
 #include <math.h>
 #include <string.h>
@@ -167,17 +168,24 @@ static bool check_synthetic(Elab *E, const Graph *g, const CallArgs *c, DType yd
 static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
   CallArgs c;
   if (!call_args(E, e, &c, "a data source")) return NULL;
+  int kind = data_kind_by_name(c.fn);
+  if (kind < 0) {
+    static const char *const sources[] = {"idx", "csv", "npy", "text", "sine", "spiral", "xor"};
+    const char *close = diag_closest(c.fn, sources, 7);
+    if (close) elab_error(E, c.loc, "unknown data source '%s'; did you mean '%s'?", c.fn, close);
+    else elab_error(E, c.loc, "unknown data source '%s' (known: idx, csv, npy, text, sine, spiral, xor)", c.fn);
+    return NULL;
+  }
   DataSpec *ds = ARENA_NEW(E->a, DataSpec);
-  ds->kind = c.fn;
+  ds->kind = (DataKind)kind;
   ds->loc = c.loc;
   ds->scale = 1;
   ds->bind_input = ARENA_ARRAY(E->a, const char *, c.n + 1);
   ds->bind_path = ARENA_ARRAY(E->a, const char *, c.n + 1);
   ds->bind_col_lo = ARENA_ARRAY(E->a, int64_t, c.n + 1);
   ds->bind_col_hi = ARENA_ARRAY(E->a, int64_t, c.n + 1);
-  static const char *const sources[] = {"idx", "csv", "npy", "text", "sine", "spiral", "xor"};
-  bool files = !strcmp(c.fn, "idx") || !strcmp(c.fn, "csv") || !strcmp(c.fn, "npy");
-  if (!strcmp(c.fn, "text")) {
+  bool files = ds->kind == DATA_IDX || ds->kind == DATA_CSV || ds->kind == DATA_NPY;
+  if (ds->kind == DATA_TEXT) {
     Value *p = take(&c, "path", 0);
     if (!p || p->kind != V_STR) {
       elab_error(E, c.loc, "'text' needs a file name: text(\"file.txt\")");
@@ -193,7 +201,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
     return no_extra(E, &c, (const char *const[]){"path"}, 1) ? ds : NULL;
   }
   if (files) {
-    if (!strcmp(c.fn, "csv")) {
+    if (ds->kind == DATA_CSV) {
       Value *p = take(&c, "path", 0);
       if (!p || p->kind != V_STR) {
         elab_error(E, c.loc, "'csv' needs a file name: csv(\"file.csv\", x = [0:4], y = 4)");
@@ -207,7 +215,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
       }
       ds->extra_columns = extra && extra->b;
     }
-    if (!strcmp(c.fn, "idx") && !take_num(E, &c, "scale", -1, &ds->scale)) return NULL;
+    if (ds->kind == DATA_IDX && !take_num(E, &c, "scale", -1, &ds->scale)) return NULL;
     for (int i = 0; i < c.n; i++) {
       if (c.used[i]) continue;
       if (!c.kw[i]) {
@@ -232,7 +240,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
       int k = ds->n_bind++;
       ds->bind_input[k] = in->name;
       const Value *v = &c.val[i];
-      if (!strcmp(c.fn, "csv")) {
+      if (ds->kind == DATA_CSV) {
         int64_t lo, hi;
         if (v->kind == V_NUM && v->is_int && (v->i < 0 || v->i > 1000000)) {
           elab_error(E, c.ast[i]->loc, "csv column %lld is out of range (0..1000000)", (long long)v->i);
@@ -264,7 +272,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
     }
     return ds;
   }
-  if (!strcmp(c.fn, "sine")) {
+  if (ds->kind == DATA_SINE) {
     ds->n = 4096, ds->lo = -3.14159265358979323846, ds->hi = 3.14159265358979323846;
     if (!take_int(E, &c, "n", 0, &ds->n) || !take_num(E, &c, "lo", 1, &ds->lo) ||
         !take_num(E, &c, "hi", 2, &ds->hi) || !no_extra(E, &c, (const char *const[]){"n", "lo", "hi"}, 3))
@@ -274,7 +282,7 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
       return NULL;
     }
     if (!check_synthetic(E, g, &c, DT_F32, 1, 1)) return NULL;
-  } else if (!strcmp(c.fn, "spiral")) {
+  } else if (ds->kind == DATA_SPIRAL) {
     ds->n = 3000, ds->classes = 3;
     if (!take_int(E, &c, "n", 0, &ds->n) || !take_int(E, &c, "classes", 1, &ds->classes) ||
         !no_extra(E, &c, (const char *const[]){"n", "classes"}, 2))
@@ -284,15 +292,10 @@ static DataSpec *elab_data(Elab *E, const Ast *e, const Graph *g) {
       return NULL;
     }
     if (!check_synthetic(E, g, &c, DT_I32, 2, 0)) return NULL;
-  } else if (!strcmp(c.fn, "xor")) {
+  } else {  /* DATA_XOR: every other kind returned above */
     ds->n = 1000;
     if (!take_int(E, &c, "n", 0, &ds->n) || !no_extra(E, &c, (const char *const[]){"n"}, 1)) return NULL;
     if (!check_synthetic(E, g, &c, DT_F32, 2, 1)) return NULL;
-  } else {
-    const char *close = diag_closest(c.fn, sources, 7);
-    if (close) elab_error(E, c.loc, "unknown data source '%s'; did you mean '%s'?", c.fn, close);
-    else elab_error(E, c.loc, "unknown data source '%s' (known: idx, csv, npy, text, sine, spiral, xor)", c.fn);
-    return NULL;
   }
   if (ds->n < 1 || ds->n > 100000000) {
     elab_error(E, c.loc, "'%s' needs 1 <= n <= 100000000, got %lld", c.fn, (long long)ds->n);
@@ -313,12 +316,20 @@ static bool elab_optimizer(Elab *E, const Ast *e, TrainSpec *t) {
   CallArgs c;
   arg_locs.n = 0;
   if (!call_args(E, e, &c, "an optimizer")) return false;
-  t->optimizer = c.fn;
+  int kind = optimizer_by_name(c.fn);
+  if (kind < 0) {
+    static const char *const opts[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"};
+    const char *close = diag_closest(c.fn, opts, 5);
+    if (close) elab_error(E, c.loc, "unknown optimizer '%s'; did you mean '%s'?", c.fn, close);
+    else elab_error(E, c.loc, "unknown optimizer '%s' (known: sgd, adagrad, rmsprop, adam, adamw)", c.fn);
+    return false;
+  }
+  t->optimizer = (OptimizerKind)kind;
   t->momentum = 0, t->weight_decay = 0, t->nesterov = false;
   t->beta1 = 0.9, t->beta2 = 0.999, t->eps = 1e-8, t->alpha = 0.99;
-  static const char *const opts[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"};
   bool ok = true;
-  if (!strcmp(c.fn, "sgd")) {
+  switch (t->optimizer) {
+  case OPTIM_SGD: {
     t->lr = NAN;
     ok = take_num(E, &c, "lr", 0, &t->lr) && take_num(E, &c, "momentum", 1, &t->momentum) &&
          take_num(E, &c, "weight_decay", 3, &t->weight_decay);
@@ -335,29 +346,32 @@ static bool elab_optimizer(Elab *E, const Ast *e, TrainSpec *t) {
       return false;
     }
     ok = ok && no_extra(E, &c, (const char *const[]){"lr", "momentum", "nesterov", "weight_decay"}, 4);
-  } else if (!strcmp(c.fn, "adagrad")) {
+    break;
+  }
+  case OPTIM_ADAGRAD:
     t->lr = 0.01, t->eps = 1e-10;
     ok = take_num(E, &c, "lr", 0, &t->lr) && take_num(E, &c, "eps", 1, &t->eps) &&
          take_num(E, &c, "weight_decay", 2, &t->weight_decay) &&
          no_extra(E, &c, (const char *const[]){"lr", "eps", "weight_decay"}, 3);
-  } else if (!strcmp(c.fn, "rmsprop")) {
+    break;
+  case OPTIM_RMSPROP:
     t->lr = 0.01;
     ok = take_num(E, &c, "lr", 0, &t->lr) && take_num(E, &c, "alpha", 1, &t->alpha) &&
          take_num(E, &c, "eps", 2, &t->eps) && take_num(E, &c, "momentum", 3, &t->momentum) &&
          take_num(E, &c, "weight_decay", 4, &t->weight_decay) &&
          no_extra(E, &c, (const char *const[]){"lr", "alpha", "eps", "momentum", "weight_decay"}, 5);
-  } else if (!strcmp(c.fn, "adam") || !strcmp(c.fn, "adamw")) {
+    break;
+  case OPTIM_ADAM:
+  case OPTIM_ADAMW:
     t->lr = 1e-3;
-    if (!strcmp(c.fn, "adamw")) t->weight_decay = 0.01;
+    if (t->optimizer == OPTIM_ADAMW) t->weight_decay = 0.01;
     ok = take_num(E, &c, "lr", 0, &t->lr) && take_num(E, &c, "beta1", 1, &t->beta1) &&
          take_num(E, &c, "beta2", 2, &t->beta2) && take_num(E, &c, "eps", 3, &t->eps) &&
          take_num(E, &c, "weight_decay", 4, &t->weight_decay) &&
          no_extra(E, &c, (const char *const[]){"lr", "beta1", "beta2", "eps", "weight_decay"}, 5);
-  } else {
-    const char *close = diag_closest(c.fn, opts, 5);
-    if (close) elab_error(E, c.loc, "unknown optimizer '%s'; did you mean '%s'?", c.fn, close);
-    else elab_error(E, c.loc, "unknown optimizer '%s' (known: sgd, adagrad, rmsprop, adam, adamw)", c.fn);
-    return false;
+    break;
+  case OPTIM_COUNT:
+    NNCC_ASSERT(!"optimizer_by_name gives a kind");
   }
   if (!ok) return false;
   /* the values PyTorch rejects */
@@ -394,9 +408,19 @@ static bool elab_optimizer(Elab *E, const Ast *e, TrainSpec *t) {
 static bool elab_schedule(Elab *E, const Ast *e, TrainSpec *t) {
   CallArgs c;
   if (!call_args(E, e, &c, "a schedule")) return false;
-  t->schedule = c.fn;
-  if (!strcmp(c.fn, "constant")) return no_extra(E, &c, NULL, 0);
-  if (!strcmp(c.fn, "step")) {
+  int kind = schedule_by_name(c.fn);
+  if (kind < 0) {
+    static const char *const known[] = {"constant", "step", "cosine"};
+    const char *close = diag_closest(c.fn, known, 3);
+    if (close) elab_error(E, c.loc, "unknown schedule '%s'; did you mean '%s'?", c.fn, close);
+    else elab_error(E, c.loc, "unknown schedule '%s' (known: constant, step, cosine)", c.fn);
+    return false;
+  }
+  t->schedule = (ScheduleKind)kind;
+  switch (t->schedule) {
+  case SCHED_CONSTANT:
+    return no_extra(E, &c, NULL, 0);
+  case SCHED_STEP:
     t->step_every = 0, t->step_gamma = 0.1;
     if (!take_int(E, &c, "every", 0, &t->step_every) || !take_num(E, &c, "gamma", 1, &t->step_gamma) ||
         !no_extra(E, &c, (const char *const[]){"every", "gamma"}, 2))
@@ -410,8 +434,7 @@ static bool elab_schedule(Elab *E, const Ast *e, TrainSpec *t) {
       return false;
     }
     return true;
-  }
-  if (!strcmp(c.fn, "cosine")) {
+  case SCHED_COSINE:
     t->warmup = 0;
     if (!take_int(E, &c, "warmup", 0, &t->warmup) || !no_extra(E, &c, (const char *const[]){"warmup"}, 1))
       return false;
@@ -420,11 +443,10 @@ static bool elab_schedule(Elab *E, const Ast *e, TrainSpec *t) {
       return false;
     }
     return true;
+  case SCHED_COUNT:
+    break;
   }
-  static const char *const known[] = {"constant", "step", "cosine"};
-  const char *close = diag_closest(c.fn, known, 3);
-  if (close) elab_error(E, c.loc, "unknown schedule '%s'; did you mean '%s'?", c.fn, close);
-  else elab_error(E, c.loc, "unknown schedule '%s' (known: constant, step, cosine)", c.fn);
+  NNCC_ASSERT(!"schedule_by_name gives a kind");
   return false;
 }
 
@@ -469,7 +491,7 @@ void elab_train(Elab *E, const Item *it, Module *m) {
   TrainSpec *t = ARENA_NEW(E->a, TrainSpec);
   t->model = it->name;
   t->loc = it->loc;
-  t->epochs = 1, t->shuffle = true, t->seed = 0, t->schedule = "constant";
+  t->epochs = 1, t->shuffle = true, t->seed = 0, t->schedule = SCHED_CONSTANT;
   static const char *const keys[] = {"data", "eval", "optimizer", "schedule", "epochs",
                                      "shuffle", "seed", "metrics"};
   bool seen[8] = {false}, ok = true;

@@ -1,10 +1,11 @@
-/* train.c - `nncc train`, `nncc eval` and `nncc bench` (SPEC §3): the
+/* run.c - `nncc train`, `nncc eval` and `nncc bench` (SPEC §3): the
  * model JIT-compiled by libnncc into an nncc_model_api, the train block's data
  * loaded (runtime/data.h), and the loop around train_step / evaluate:
  * shuffling, a progress line per epoch (a bar on a TTY), evaluation,
  * accuracy, checkpoints and a CSV log. Everything goes through the same
  * ABI an application uses with a .so. */
 #include "tools/driver.h"
+#include "ir/train_spec.h"
 
 #include "runtime/data.h"
 #include "runtime/model.h"
@@ -136,9 +137,10 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
     if (desc && cols[k].is_int) cols[k].label_bound = desc->tensors[s->inputs[k]].label_bound;
   }
   int rc;
-  if (!strcmp(ds->kind, "sine") || !strcmp(ds->kind, "spiral") || !strcmp(ds->kind, "xor")) {
-    rc = rt_load_synthetic(ds->kind, ds->n, ds->classes, ds->lo, ds->hi, seed, out, err, sizeof err);
-  } else if (!strcmp(ds->kind, "text")) {
+  const char *kind = data_kind_name(ds->kind);
+  if (ds->kind == DATA_SINE || ds->kind == DATA_SPIRAL || ds->kind == DATA_XOR) {
+    rc = rt_load_synthetic(kind, ds->n, ds->classes, ds->lo, ds->hi, seed, out, err, sizeof err);
+  } else if (ds->kind == DATA_TEXT) {
     int64_t t = api->tensors[s->inputs[0]].rank > 1 ? api->tensors[s->inputs[0]].shape[1] : 1;
     rc = rt_load_text(ds->path, t, out, err, sizeof err);
   } else {
@@ -150,22 +152,22 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
       for (int j = 0; j < ds->n_bind; j++)
         if (!strcmp(ds->bind_input[j], name)) b = j;
       if (b < 0) {
-        fprintf(stderr, "nncc: error: the data source '%s' gives no value for input '%s'\n", ds->kind, name);
+        fprintf(stderr, "nncc: error: the data source '%s' gives no value for input '%s'\n", kind, name);
         return EXIT_RUNTIME;
       }
       cols[k].path = ds->bind_path[b];
       cols[k].col_lo = ds->bind_col_lo[b];
       cols[k].col_hi = ds->bind_col_hi[b];
       cols[k].allow_extra_columns = ds->extra_columns;
-      if (!strcmp(ds->kind, "csv") && cols[k].col_hi - cols[k].col_lo != cols[k].width) {
+      if (ds->kind == DATA_CSV && cols[k].col_hi - cols[k].col_lo != cols[k].width) {
         fprintf(stderr, "nncc: error: %s: columns %lld:%lld give %lld values per sample, input '%s' needs %lld\n",
                 ds->path, (long long)cols[k].col_lo, (long long)cols[k].col_hi,
                 (long long)(cols[k].col_hi - cols[k].col_lo), name, (long long)cols[k].width);
         return EXIT_RUNTIME;
       }
     }
-    if (!strcmp(ds->kind, "idx")) rc = rt_load_idx(cols, n_cols, ds->scale, out, err, sizeof err);
-    else if (!strcmp(ds->kind, "csv")) rc = rt_load_csv(ds->path, cols, n_cols, out, err, sizeof err);
+    if (ds->kind == DATA_IDX) rc = rt_load_idx(cols, n_cols, ds->scale, out, err, sizeof err);
+    else if (ds->kind == DATA_CSV) rc = rt_load_csv(ds->path, cols, n_cols, out, err, sizeof err);
     else rc = rt_load_npy(cols, n_cols, out, err, sizeof err);
   }
   if (rc) {
@@ -173,7 +175,7 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
     return EXIT_RUNTIME;
   }
   if (out->n_columns < n_cols) {
-    fprintf(stderr, "nncc: error: the data source '%s' has %d columns, the model has %d inputs\n", ds->kind,
+    fprintf(stderr, "nncc: error: the data source '%s' has %d columns, the model has %d inputs\n", kind,
             out->n_columns, n_cols);
     return EXIT_RUNTIME;
   }
@@ -189,7 +191,7 @@ static int load_data(Session *s, const DataSpec *ds, uint64_t seed, rt_dataset *
   }
   if (out->n < s->batch) {
     fprintf(stderr, "nncc: error: the data source '%s' has %lld samples, fewer than one batch of %lld\n",
-            ds->kind, (long long)out->n, (long long)s->batch);
+            kind, (long long)out->n, (long long)s->batch);
     return EXIT_RUNTIME;
   }
   return EXIT_OK;
