@@ -203,8 +203,9 @@ enum {
   OPF_REDUCE = 1 << 2,    /* axes/keepdims reduction */
   OPF_COMPARE = 1 << 3,   /* bool result */
   OPF_LOSS = 1 << 4,      /* scalar loss */
-  OPF_NOGRAD = 1 << 5,    /* has no gradient */
+  OPF_NOGRAD = 1 << 5,    /* has no gradient: autodiff passes nothing through it */
   OPF_EFFECT = 1 << 6,    /* writes a var: never removed, no value users */
+  OPF_LOWERED = 1 << 7,   /* replaced by ordinary ops before autodiff (passes/lower.c) */
 };
 
 typedef enum Op {
@@ -380,6 +381,15 @@ void ir_module_add(Module *m, Graph *g);
 bool ir_infer(Node *n, Diag *d);
 /* Broadcast two shapes NumPy-style; false when incompatible. */
 bool ir_broadcast(const Type *a, const Type *b, Type *out);
+
+/* ---------------------------------------------------- scalar semantics */
+
+/* The value of elementwise op at operand values x[] (one per operand),
+ * f32 arithmetic done in double, unrounded (ir/scalar.c): the one
+ * definition that constant folding and the reference evaluator share.
+ * False for cast (its value depends on the dtypes) and non-elementwise
+ * ops. i32 arithmetic (wrapping, truncating division) is the caller's. */
+bool ir_scalar(Op op, const Attr *attr, const double *x, double *out);
 
 /* --------------------------------------------------------- fusion rules */
 
