@@ -243,17 +243,12 @@ typedef struct Attr {
 
 /* -------------------------------------------------------- initializers */
 
-#define INIT_KINDS(X)                                                   \
-  X(NONE, "none", 0) X(ZEROS, "zeros", 0) X(ONES, "ones", 0)            \
-  X(CONSTANT, "constant", 1) X(UNIFORM, "uniform", 2)                   \
-  X(NORMAL, "normal", 2) X(XAVIER_UNIFORM, "xavier_uniform", 0)         \
-  X(XAVIER_NORMAL, "xavier_normal", 0) X(HE_UNIFORM, "he_uniform", 0)   \
-  X(HE_NORMAL, "he_normal", 0)
-
+/* The list is the runtime's (runtime/init_kinds.def): INIT_x and
+ * RT_INIT_x are one enum in two spellings. */
 typedef enum InitKind {
-#define X(e, name, nargs) INIT_##e,
-  INIT_KINDS(X)
-#undef X
+#define INIT(e, name, nargs) INIT_##e,
+#include "runtime/init_kinds.def"
+#undef INIT
   INIT_COUNT
 } InitKind;
 
