@@ -237,6 +237,19 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   case OP_FLOOR: return intrinsic1(c, "llvm.floor", x);
   case OP_SOFTPLUS:  /* log(1 + e^x), x for large x */
     return sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 20)), x, cg_log1p(c, emit_exp(c, x)));
+  case OP_ELU: case OP_SELU: {  /* x above 0, alpha (e^x - 1) below; selu scaled */
+    bool elu = n->op == OP_ELU;
+    double alpha = elu ? n->attr[0].f : IR_SELU_ALPHA;
+    LLVMValueRef neg = cg_fmul(c, cg_f32(c, alpha), cg_fsub(c, emit_exp(c, x), cg_f32(c, 1)));
+    LLVMValueRef y = sel(c, fcmp(c, LLVMRealOGT, x, zero), x, neg);
+    return elu ? y : cg_fmul(c, y, cg_f32(c, IR_SELU_SCALE));
+  }
+  case OP_SILU: return cg_fmul(c, x, emit_sigmoid(c, x));
+  case OP_HARDTANH: {  /* as clamp: NaN stays NaN */
+    LLVMValueRef lo = cg_f32(c, n->attr[0].f), hi = cg_f32(c, n->attr[1].f);
+    LLVMValueRef y = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
+    return sel(c, fcmp(c, LLVMRealOGT, y, hi), hi, y);
+  }
   case OP_SIN: return libm1(c, "sinf", x);
   case OP_COS: return libm1(c, "cosf", x);
   case OP_POW: {
@@ -726,7 +739,8 @@ static void emit_reduce(Cg *c, const Node *n, const Fused *F) {
   case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
   if (n->type.dtype == DT_I32) v = LLVMBuildFPToSI(c->b, v, c->i32, "");
@@ -1241,7 +1255,7 @@ static bool emit_node(Cg *c, const Node *n) {
   case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
   case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ:
   case OP_NE: case OP_WHERE: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
-  case OP_COUNT:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
     break;
   }
   return false;

@@ -851,7 +851,7 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_BATCH_NORM: case OP_LAYER_NORM:
   case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
   case OP_UNSLICE: case OP_SCATTER_ADD: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE:
-  case OP_COUNT:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
     return false;
   }
   return false;

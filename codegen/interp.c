@@ -258,7 +258,8 @@ static void eval_reduce(const Interp *in, const Node *n, double *out) {
     case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
     case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
     case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-    case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+    case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+    case OP_HARDTANH: case OP_COUNT:
       NNCC_ASSERT(!"interp: not a reduction");
     }
   }
@@ -550,7 +551,7 @@ static void eval_pool(const Interp *in, const Node *n, double *out) {
         case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
         case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT:
         case OP_CONV2D_GRAD_WEIGHT: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE:
-        case OP_COUNT:
+        case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
           NNCC_ASSERT(!"interp: not a pooling op");
         }
       }
@@ -622,7 +623,7 @@ static void eval_pair_loss(const Interp *in, const Node *n, double *out) {
     case OP_CROSS_ENTROPY: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD:
     case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT: case OP_MAX_POOL2D_GRAD:
     case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD: case OP_DROPOUT_MASK: case OP_ASSIGN:
-    case OP_UPDATE: case OP_COUNT:
+    case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
       NNCC_ASSERT(!"interp: not a pairwise loss");
     }
   }
@@ -712,7 +713,8 @@ static int eval_node(Interp *in, const Node *n, double *out, char *err, size_t s
   case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP: case OP_ERF:
   case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL:
   case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
-  case OP_EQ: case OP_NE: case OP_WHERE: case OP_COUNT:
+  case OP_EQ: case OP_NE: case OP_WHERE: case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH:
+  case OP_COUNT:
     break;
   }
   NNCC_ASSERT(!"interp: op without an evaluation rule");

@@ -100,7 +100,8 @@ static const char *binary_verb(Op op) {
   case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     break;
   }
   NNCC_ASSERT(!"binary_verb: not a two-operand elementwise op");
@@ -129,7 +130,8 @@ static const char *compare_symbol(Op op) {
   case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     break;
   }
   NNCC_ASSERT(!"compare_symbol: not a comparison");
@@ -841,7 +843,7 @@ bool ir_infer(Node *n, Diag *d) {
   case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP: case OP_ERF: case OP_FLOOR:
   case OP_STOP_GRADIENT: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM:
   case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:
-  case OP_COUNT:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
     break;
   }
   NNCC_ASSERT(!"ir_infer: op without a shape rule");

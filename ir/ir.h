@@ -385,6 +385,9 @@ bool ir_broadcast(const Type *a, const Type *b, Type *out);
  * False for cast (its value depends on the dtypes) and non-elementwise
  * ops. i32 arithmetic (wrapping, truncating division) is the caller's. */
 bool ir_scalar(Op op, const Attr *attr, const double *x, double *out);
+/* selu's constants (torch.nn.SELU), for its gradient and codegen */
+#define IR_SELU_ALPHA 1.6732632423543772848170429916717
+#define IR_SELU_SCALE 1.0507009873554804934193349852946
 
 /* --------------------------------------------------------- fusion rules */
 

@@ -37,6 +37,10 @@ bool ir_scalar(Op op, const Attr *at, const double *x, double *out) {
   case OP_TANH: *out = tanh(a); return true;
   case OP_GELU: *out = 0.5 * a * (1 + erf(a / sqrt(2.0))); return true;
   case OP_SOFTPLUS: *out = a > 20 ? a : log1p(exp(a)); return true;
+  case OP_ELU: *out = a > 0 ? a : at[0].f * expm1(a); return true;  /* torch: alpha = 1 */
+  case OP_SELU: *out = IR_SELU_SCALE * (a > 0 ? a : IR_SELU_ALPHA * expm1(a)); return true;
+  case OP_SILU: *out = a * sigmoid(a); return true;
+  case OP_HARDTANH: *out = clamp(a, at[0].f, at[1].f); return true;  /* torch: -1, 1 */
   case OP_SIN: *out = sin(a); return true;
   case OP_COS: *out = cos(a); return true;
   case OP_POW: *out = pow(a, at[0].f); return true;

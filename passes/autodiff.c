@@ -82,6 +82,27 @@ static void rule_unary(AD *ad, Node *n, Node *g) {
     c = b_mul(b, g, b_scale(b, b_op1(b, OP_EXP, b_neg(b, b_op1(b, OP_SQUARE, x))), M_2_SQRTPI));
     break;
   case OP_SOFTPLUS: c = b_mul(b, g, b_op1(b, OP_SIGMOID, x)); break;
+  case OP_ELU: case OP_SELU: {
+    /* alpha e^x below 0 (torch's elu_backward at x <= 0), 1 above; selu scaled */
+    bool elu = n->op == OP_ELU;
+    double alpha = elu ? n->attr[0].f : IR_SELU_ALPHA, scale = elu ? 1 : IR_SELU_SCALE;
+    c = b_where(b, b_op2(b, OP_GT, x, b_f(b, 0)), b_scale(b, g, scale),
+                b_mul(b, g, b_scale(b, b_op1(b, OP_EXP, x), alpha * scale)));
+    break;
+  }
+  case OP_SILU: {
+    /* d/dx x s(x) = s (1 + x (1 - s)) */
+    Node *s = b_op1(b, OP_SIGMOID, x);
+    c = b_mul(b, g, b_mul(b, s, b_add(b, b_f(b, 1), b_mul(b, x, b_sub(b, b_f(b, 1), s)))));
+    break;
+  }
+  case OP_HARDTANH: {
+    /* torch's hardtanh_backward: g strictly inside (min_val, max_val), 0 at and beyond */
+    Node *zero = b_f(b, 0);
+    c = b_where(b, b_op2(b, OP_LE, x, b_f(b, n->attr[0].f)), zero,
+                b_where(b, b_op2(b, OP_GE, x, b_f(b, n->attr[1].f)), zero, g));
+    break;
+  }
   case OP_SIN: c = b_mul(b, g, b_op1(b, OP_COS, x)); break;
   case OP_COS: c = b_neg(b, b_mul(b, g, b_op1(b, OP_SIN, x))); break;
   case OP_POW: {
@@ -157,7 +178,8 @@ static void rule_binary(AD *ad, Node *n, Node *g) {
   case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
@@ -255,7 +277,8 @@ static void rule_reduce(AD *ad, Node *n, Node *g) {
   case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
@@ -336,7 +359,8 @@ static void rule_shape(AD *ad, Node *n, Node *g) {
   case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER:
   case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_CONV2D_GRAD_INPUT:
   case OP_CONV2D_GRAD_WEIGHT: case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT:
-  case OP_AVG_POOL2D_GRAD: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_AVG_POOL2D_GRAD: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU:
+  case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
@@ -392,7 +416,8 @@ static void rule_conv(AD *ad, Node *n, Node *g) {
   case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER:
   case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
@@ -424,7 +449,8 @@ static void rule_pool(AD *ad, Node *n, Node *g) {
   case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_BATCH_NORM:
   case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY:
   case OP_BCE: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT:
-  case OP_CONV2D_GRAD_WEIGHT: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_CONV2D_GRAD_WEIGHT: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU:
+  case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
@@ -478,7 +504,8 @@ static void rule_loss(AD *ad, Node *n, Node *g) {
   case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_UNSLICE:
   case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
-  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
     NNCC_ASSERT(0);
   }
 }
