@@ -237,6 +237,19 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   case OP_FLOOR: return intrinsic1(c, "llvm.floor", x);
   case OP_SOFTPLUS:  /* log(1 + e^x), x for large x */
     return sel(c, fcmp(c, LLVMRealOGT, x, cg_f32(c, 20)), x, cg_log1p(c, emit_exp(c, x)));
+  case OP_ELU: case OP_SELU: {  /* x above 0, alpha (e^x - 1) below; selu scaled */
+    bool elu = n->op == OP_ELU;
+    double alpha = elu ? n->attr[0].f : IR_SELU_ALPHA;
+    LLVMValueRef neg = cg_fmul(c, cg_f32(c, alpha), cg_fsub(c, emit_exp(c, x), cg_f32(c, 1)));
+    LLVMValueRef y = sel(c, fcmp(c, LLVMRealOGT, x, zero), x, neg);
+    return elu ? y : cg_fmul(c, y, cg_f32(c, IR_SELU_SCALE));
+  }
+  case OP_SILU: return cg_fmul(c, x, emit_sigmoid(c, x));
+  case OP_HARDTANH: {  /* as clamp: NaN stays NaN */
+    LLVMValueRef lo = cg_f32(c, n->attr[0].f), hi = cg_f32(c, n->attr[1].f);
+    LLVMValueRef y = sel(c, fcmp(c, LLVMRealOLT, x, lo), lo, x);
+    return sel(c, fcmp(c, LLVMRealOGT, y, hi), hi, y);
+  }
   case OP_SIN: return libm1(c, "sinf", x);
   case OP_COS: return libm1(c, "cosf", x);
   case OP_POW: {
@@ -277,7 +290,16 @@ static LLVMValueRef scalar(Cg *c, const Node *n, LLVMValueRef *a) {
   }
   case OP_WHERE: return sel(c, a[0], a[1], a[2]);
   case OP_BROADCAST: case OP_RESHAPE: return x;
-  default: break;
+  /* not elementwise */
+  case OP_VAR: case OP_CONST: case OP_MATMUL: case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN:
+  case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_TRANSPOSE:
+  case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D:
+  case OP_MAX_POOL2D: case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+  case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+    break;
   }
   NNCC_ASSERT(!"emit: not an elementwise op");
   return NULL;
@@ -690,7 +712,7 @@ static void emit_reduce(Cg *c, const Node *n, const Fused *F) {
   Type kt = type_make(DT_F32, s.nk, s.kept);
   row_major(&kt, kstr_out);
   LLVMValueRef out = linear(c, kn.idx, kstr_out, s.nk, 0);
-  LLVMValueRef v;
+  LLVMValueRef v = NULL;
   switch (n->op) {
   case OP_SUM: v = reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL, F, kn.idx); break;
   case OP_MEAN: v = cg_fmul(c, reduce_loop(c, x, &s, base, RED_SUM, NULL, NULL, F, kn.idx), cg_f32(c, 1.0 / (double)s.count)); break;
@@ -704,7 +726,22 @@ static void emit_reduce(Cg *c, const Node *n, const Fused *F) {
     v = cg_fadd(c, ms, cg_log(c, sum));
     break;
   }
-  default: NNCC_ASSERT(0);
+  /* not a reduction */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_ARGMAX:
+  case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST:
+  case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D:
+  case OP_MAX_POOL2D: case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+  case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
   if (n->type.dtype == DT_I32) v = LLVMBuildFPToSI(c->b, v, c->i32, "");
   cg_store(c, n, out, v);
@@ -1184,8 +1221,10 @@ static void emit_fused(Cg *c, int first, int end) {
 /* ------------------------------------------------------------- kernels */
 
 static bool emit_node(Cg *c, const Node *n) {
-  unsigned flags = op_info(n->op)->flags;
-  if (cg_emit_conv(c, n)) return true;  /* conv2d, pooling and their gradients */
+  if (op_info(n->op)->flags & OPF_ELEMWISE) {
+    emit_elementwise(c, n);
+    return true;
+  }
   switch (n->op) {
   case OP_VAR: return true;
   case OP_CONST:
@@ -1206,11 +1245,18 @@ static bool emit_node(Cg *c, const Node *n) {
   case OP_MSE: case OP_HUBER: case OP_BCE: emit_pair_loss(c, n); return true;
   case OP_CROSS_ENTROPY: case OP_NLL: emit_class_loss(c, n); return true;
   case OP_DROPOUT_MASK: emit_dropout_mask(c, n); return true;
-  default: break;
-  }
-  if (flags & OPF_ELEMWISE) {
-    emit_elementwise(c, n);
-    return true;
+  case OP_CONV2D: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT: case OP_MAX_POOL2D:
+  case OP_AVG_POOL2D: case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+    return cg_emit_conv(c, n);
+  /* elementwise: above, by their flags; lowered ops (lower.c) never reach codegen */
+  case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SQUARE:
+  case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SOFTPLUS:
+  case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP: case OP_ERF: case OP_FLOOR:
+  case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+  case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ:
+  case OP_NE: case OP_WHERE: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+    break;
   }
   return false;
 }

@@ -839,8 +839,22 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   case OP_AVG_POOL2D: emit_pool(c, n); return true;
   case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: if (!fast_max_pool(c, n)) emit_max_pool_route(c, n); return true;
   case OP_AVG_POOL2D_GRAD: emit_avg_pool_grad(c, n); return true;
-  default: return false;
+  /* not convolution or pooling */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+  case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_BATCH_NORM: case OP_LAYER_NORM:
+  case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
+  case OP_UNSLICE: case OP_SCATTER_ADD: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+    return false;
   }
+  return false;
 }
 
 void cg_emit_conv_fused(Cg *c, const Node *n, const Fused *F) {

@@ -29,15 +29,13 @@
 #include "codegen/codegen.h"
 #include "runtime/runtime.h"
 
-/* ir's InitKind and the runtime's rt_init_kind are the same list; the
- * runtime cannot include ir.h, so the agreement is checked here. */
-static_assert((int)INIT_COUNT == (int)RT_INIT_COUNT, "INIT_KINDS and rt_init_kind differ");
-static_assert((int)INIT_NONE == (int)RT_INIT_NONE && (int)INIT_CONSTANT == (int)RT_INIT_CONSTANT &&
-                  (int)INIT_UNIFORM == (int)RT_INIT_UNIFORM && (int)INIT_NORMAL == (int)RT_INIT_NORMAL &&
-                  (int)INIT_XAVIER_UNIFORM == (int)RT_INIT_XAVIER_UNIFORM &&
-                  (int)INIT_HE_UNIFORM == (int)RT_INIT_HE_UNIFORM &&
-                  (int)INIT_HE_NORMAL == (int)RT_INIT_HE_NORMAL,
-              "INIT_KINDS and rt_init_kind are in a different order");
+/* ir's InitKind and the runtime's rt_init_kind are one list
+ * (runtime/init_kinds.def); a cast between them is the identity. */
+#define INIT(e, name, nargs) \
+  static_assert((int)INIT_##e == (int)RT_INIT_##e, "InitKind and rt_init_kind differ at " #e);
+#include "runtime/init_kinds.def"
+#undef INIT
+static_assert((int)INIT_COUNT == (int)RT_INIT_COUNT, "InitKind and rt_init_kind differ");
 
 struct Interp {
   const Graph *g;
@@ -121,39 +119,23 @@ static bool index_ok(double v, int64_t limit) { return v >= 0 && v < (double)lim
 
 /* ---------------------------------------------------------- elementwise */
 
+/* One element of a one-operand op: ir_scalar's arithmetic, with i32 in
+ * two's complement (wrapping) as generated code does it. */
 static double unary(const Node *n, double x) {
   bool i32 = n->type.dtype == DT_I32;
-  switch (n->op) {
-  case OP_NEG: return i32 ? wrap_i32(-as_int(x)) : -x;
-  case OP_EXP: return exp(x);
-  case OP_LOG: return log(x);
-  case OP_SQRT: return sqrt(x);
-  case OP_RSQRT: return 1.0 / sqrt(x);
-  case OP_ABS: return i32 ? wrap_i32(llabs(as_int(x))) : fabs(x);
-  case OP_SQUARE: return i32 ? wrap_i32((int64_t)((uint64_t)as_int(x) * (uint64_t)as_int(x))) : x * x;
-  case OP_RELU: return x > 0 || isnan(x) ? x : 0.0;  /* NaN stays NaN, as torch.relu */
-  case OP_LEAKY_RELU: return x > 0 ? x : n->attr[0].f * x;
-  case OP_SIGMOID: return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-  case OP_TANH: return tanh(x);
-  case OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-  case OP_SOFTPLUS: return x > 20 ? x : log1p(exp(x));
-  case OP_SIN: return sin(x);
-  case OP_COS: return cos(x);
-  case OP_ERF: return erf(x);
-  case OP_FLOOR: return floor(x);
-  case OP_POW: return pow(x, n->attr[0].f);
-  case OP_CLAMP: {
-    double c = fmin(fmax(x, n->attr[0].f), n->attr[1].f);
-    return i32 ? trunc(c) : c;
+  double r;
+  if (i32) {
+    if (n->op == OP_NEG) return wrap_i32(-as_int(x));
+    if (n->op == OP_ABS) return wrap_i32(llabs(as_int(x)));
+    if (n->op == OP_SQUARE) return wrap_i32((int64_t)((uint64_t)as_int(x) * (uint64_t)as_int(x)));
   }
-  case OP_STOP_GRADIENT: return x;
-  case OP_CAST:
+  if (n->op == OP_CAST) {
     if (n->in[0]->type.dtype == DT_BOOL) return x != 0;
     return n->type.dtype == DT_I32 && n->in[0]->type.dtype == DT_F32 ? f2i(x) : x;
-  default: break;
   }
-  NNCC_ASSERT(!"interp: not a unary op");
-  return 0;
+  bool ok = ir_scalar(n->op, n->attr, &x, &r);
+  NNCC_ASSERT(ok && "interp: not a unary op");
+  return i32 && n->op == OP_CLAMP ? trunc(r) : r;
 }
 
 /* i32 division truncates toward zero (C and LLVM sdiv); dividing by zero,
@@ -161,32 +143,15 @@ static double unary(const Node *n, double x) {
 static double binary(Op op, DType dt, double a, double b) {
   if (dt == DT_I32) {
     int64_t x = as_int(a), y = as_int(b);
-    switch (op) {
-    case OP_ADD: return wrap_i32(x + y);
-    case OP_SUB: return wrap_i32(x - y);
-    case OP_MUL: return wrap_i32((int64_t)((uint64_t)x * (uint64_t)y));
-    case OP_DIV: return y == 0 ? 0.0 : wrap_i32(x / y);
-    default: break;
-    }
+    if (op == OP_ADD) return wrap_i32(x + y);
+    if (op == OP_SUB) return wrap_i32(x - y);
+    if (op == OP_MUL) return wrap_i32((int64_t)((uint64_t)x * (uint64_t)y));
+    if (op == OP_DIV) return y == 0 ? 0.0 : wrap_i32(x / y);
   }
-  switch (op) {
-  case OP_ADD: return a + b;
-  case OP_SUB: return a - b;
-  case OP_MUL: return a * b;
-  case OP_DIV: return a / b;
-  /* NumPy's maximum/minimum propagate NaN (fmax would drop it) */
-  case OP_MAXIMUM: return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
-  case OP_MINIMUM: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
-  case OP_LT: return a < b;
-  case OP_LE: return a <= b;
-  case OP_GT: return a > b;
-  case OP_GE: return a >= b;
-  case OP_EQ: return a == b;
-  case OP_NE: return a != b;
-  default: break;
-  }
-  NNCC_ASSERT(!"interp: not a binary op");
-  return 0;
+  double x[2] = {a, b}, r;
+  bool ok = ir_scalar(op, NULL, x, &r);
+  NNCC_ASSERT(ok && "interp: not a binary op");
+  return r;
 }
 
 /* Binary and ternary elementwise ops with NumPy broadcasting. */
@@ -280,7 +245,22 @@ static void eval_reduce(const Interp *in, const Node *n, double *out) {
     /* a NaN, once seen, stays (NumPy's max and min propagate it) */
     case OP_MAX: case OP_LOGSUMEXP: if (!isnan(*o) && (v > *o || isnan(v))) *o = v; break;
     case OP_MIN: if (!isnan(*o) && (v < *o || isnan(v))) *o = v; break;
-    default: NNCC_ASSERT(!"interp: not a reduction");
+    /* not a reduction */
+    case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+    case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+    case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+    case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+    case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+    case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_ARGMAX:
+    case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST:
+    case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D:
+    case OP_MAX_POOL2D: case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM:
+    case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
+    case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+    case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+    case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+    case OP_HARDTANH: case OP_COUNT:
+      NNCC_ASSERT(!"interp: not a reduction");
     }
   }
   if (n->op == OP_MEAN)
@@ -557,7 +537,22 @@ static void eval_pool(const Interp *in, const Node *n, double *out) {
           if (n->op == OP_AVG_POOL2D) out[o] = s / area;
           break;
         }
-        default: NNCC_ASSERT(!"interp: not a pooling op");
+        /* not pooling */
+        case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT:
+        case OP_RSQRT: case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU:
+        case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS:
+        case OP_POW: case OP_CLAMP: case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT:
+        case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM:
+        case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:
+        case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN:
+        case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_RESHAPE:
+        case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT:
+        case OP_GATHER: case OP_CONV2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+        case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL:
+        case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT:
+        case OP_CONV2D_GRAD_WEIGHT: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE:
+        case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+          NNCC_ASSERT(!"interp: not a pooling op");
         }
       }
 }
@@ -614,7 +609,22 @@ static void eval_pair_loss(const Interp *in, const Node *n, double *out) {
     case OP_MSE: s += d * d; break;
     case OP_HUBER: s += fabs(d) <= delta ? 0.5 * d * d : delta * (fabs(d) - 0.5 * delta); break;
     case OP_BCE: s += fmax(z, 0) - z * t[k] + log1p(exp(-fabs(z))); break;
-    default: NNCC_ASSERT(!"interp: not a pairwise loss");
+    /* not a pairwise loss */
+    case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+    case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+    case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+    case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+    case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+    case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+    case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+    case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_MAX_POOL2D:
+    case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+    case OP_CROSS_ENTROPY: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD:
+    case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT: case OP_MAX_POOL2D_GRAD:
+    case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD: case OP_DROPOUT_MASK: case OP_ASSIGN:
+    case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+      NNCC_ASSERT(!"interp: not a pairwise loss");
     }
   }
   out[0] = s / (double)total;
@@ -697,7 +707,15 @@ static int eval_node(Interp *in, const Node *n, double *out, char *err, size_t s
   case OP_DROPOUT_MASK: eval_dropout_mask(in, n, out); return 0;
   case OP_MSE: case OP_HUBER: case OP_BCE: eval_pair_loss(in, n, out); return 0;
   case OP_CROSS_ENTROPY: case OP_NLL: return eval_class_loss(in, n, out, err, size);
-  default: break;
+  /* elementwise: evaluated above, by their flags */
+  case OP_VAR: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS:
+  case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
+  case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP: case OP_ERF:
+  case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL:
+  case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+  case OP_EQ: case OP_NE: case OP_WHERE: case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH:
+  case OP_COUNT:
+    break;
   }
   NNCC_ASSERT(!"interp: op without an evaluation rule");
   return 1;

@@ -16,7 +16,8 @@
 
 enum {
   B_UNARY,  /* elementwise ops with one tensor and no attributes */
-  B_LEAKY_RELU, B_MAXMIN, B_WHERE, B_CLAMP, B_REDUCE, B_ARGMAX, B_SOFTMAX,
+  B_UNARY_ATTRS,  /* elementwise, one tensor; the numbers after it are the op's float attributes */
+  B_MAXMIN, B_WHERE, B_REDUCE, B_ARGMAX, B_SOFTMAX,
   B_RESHAPE, B_TRANSPOSE, B_FLATTEN, B_CONCAT, B_STACK, B_ONE_HOT, B_GATHER,
   B_FILL, B_CONV2D, B_POOL, B_BATCH_NORM, B_LAYER_NORM, B_DROPOUT, B_LOSS2,
   B_HUBER,
@@ -33,12 +34,15 @@ static const BuiltinDef builtins[] = {
     U("abs", OP_ABS), U("neg", OP_NEG), U("square", OP_SQUARE), U("relu", OP_RELU),
     U("sigmoid", OP_SIGMOID), U("tanh", OP_TANH), U("gelu", OP_GELU),
     U("softplus", OP_SOFTPLUS), U("sin", OP_SIN), U("cos", OP_COS),
+    U("selu", OP_SELU), U("silu", OP_SILU),
     U("stop_gradient", OP_STOP_GRADIENT),
-    {{"leaky_relu", "x:t slope:n=0.01", B_LEAKY_RELU}, OP_LEAKY_RELU},
+    {{"leaky_relu", "x:t slope:n=0.01", B_UNARY_ATTRS}, OP_LEAKY_RELU},
+    {{"elu", "x:t alpha:n=1", B_UNARY_ATTRS}, OP_ELU},
+    {{"hardtanh", "x:t min_val:n=-1 max_val:n=1", B_UNARY_ATTRS}, OP_HARDTANH},
     {{"maximum", "a:t b:t", B_MAXMIN}, OP_MAXIMUM},
     {{"minimum", "a:t b:t", B_MAXMIN}, OP_MINIMUM},
     {{"where", "cond:t a:t b:t", B_WHERE}, OP_WHERE},
-    {{"clamp", "x:t lo:n hi:n", B_CLAMP}, OP_CLAMP},
+    {{"clamp", "x:t lo:n hi:n", B_UNARY_ATTRS}, OP_CLAMP},
     {{"sum", "x:t axis:a=none keepdims:b=false", B_REDUCE}, OP_SUM},
     {{"mean", "x:t axis:a=none keepdims:b=false", B_REDUCE}, OP_MEAN},
     {{"max", "x:t axis:a=none keepdims:b=false", B_REDUCE}, OP_MAX},
@@ -303,10 +307,11 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
     Node *x = to_tensor(E, &a[0], DT_F32, "x");
     return finish(E, x ? elab_node(E, op, &x, 1, loc) : NULL, loc);
   }
-  case B_LEAKY_RELU: {
+  case B_UNARY_ATTRS: {
     Node *x = to_tensor(E, &a[0], DT_F32, "x");
     Node *n = x ? elab_node(E, op, &x, 1, loc) : NULL;
-    if (n) const_num(E, &a[1], &n->attr[0].f, "slope");
+    if (!n) return err_value(loc);
+    for (int k = 1; k < sig.n; k++) const_num(E, &a[k], &n->attr[k - 1].f, sig.name[k]);
     return finish(E, n, loc);
   }
   case B_MAXMIN:
@@ -317,14 +322,6 @@ Value builtin_call(Elab *E, const Builtin *b, Value *args, const char **kw, int 
                     to_tensor(E, &a[2], like, "b")};
     if (!ins[0] || !ins[1] || !ins[2]) return err_value(loc);
     return finish(E, elab_node(E, op, ins, 3, loc), loc);
-  }
-  case B_CLAMP: {
-    Node *x = to_tensor(E, &a[0], DT_F32, "x");
-    Node *n = x ? elab_node(E, op, &x, 1, loc) : NULL;
-    if (!n) return err_value(loc);
-    const_num(E, &a[1], &n->attr[0].f, "lo");
-    const_num(E, &a[2], &n->attr[1].f, "hi");
-    return finish(E, n, loc);
   }
   case B_REDUCE: {
     Node *x = to_tensor(E, &a[0], DT_F32, "x");

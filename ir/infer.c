@@ -87,8 +87,25 @@ static const char *binary_verb(Op op) {
   case OP_MAXIMUM: return "apply 'maximum' to";
   case OP_MINIMUM: return "apply 'minimum' to";
   case OP_WHERE: return "select between";
-  default: return "compare";
+  case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: return "compare";
+  /* not two-operand elementwise */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_MATMUL: case OP_SUM:
+  case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_MAX_POOL2D:
+  case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE:
+  case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    break;
   }
+  NNCC_ASSERT(!"binary_verb: not a two-operand elementwise op");
+  return "";
 }
 
 /* The source spelling of a comparison, for "... with '<'". */
@@ -99,8 +116,26 @@ static const char *compare_symbol(Op op) {
   case OP_GT: return ">";
   case OP_GE: return ">=";
   case OP_EQ: return "==";
-  default: return "!=";
+  case OP_NE: return "!=";
+  /* not comparisons */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_WHERE: case OP_MATMUL:
+  case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX:
+  case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST:
+  case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D:
+  case OP_MAX_POOL2D: case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+  case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    break;
   }
+  NNCC_ASSERT(!"compare_symbol: not a comparison");
+  return "";
 }
 
 /* The dtype demanded of a single operand: f32 only, or f32 and i32. */
@@ -767,17 +802,13 @@ bool ir_infer(Node *n, Diag *d) {
       return false;
     }
 
+  /* elementwise ops by their flags and arity; cast and where by name */
+  if ((info->flags & OPF_ELEMWISE) && info->arity == 1 && n->op != OP_CAST) return infer_unary(n, d);
+  if ((info->flags & OPF_ELEMWISE) && info->arity == 2) return infer_binary(n, d);
   switch (n->op) {
   case OP_VAR:
   case OP_CONST: return infer_leaf(n, d);
-  case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS:
-  case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
-  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
-  case OP_STOP_GRADIENT: case OP_ERF: case OP_FLOOR: return infer_unary(n, d);
   case OP_CAST: return infer_cast(n, d, cast_to);
-  case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM:
-  case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:
-    return infer_binary(n, d);
   case OP_WHERE: return infer_where(n, d);
   case OP_MATMUL: return infer_matmul(n, d);
   case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP:
@@ -806,7 +837,14 @@ bool ir_infer(Node *n, Diag *d) {
   case OP_AVG_POOL2D_GRAD: return infer_avg_pool2d_grad(n, d);
   case OP_DROPOUT_MASK: return infer_dropout_mask(n, d);
   case OP_ASSIGN: case OP_UPDATE: return infer_write(n, d);
-  case OP_COUNT: break;
+  /* one- and two-operand elementwise: routed above by their flags */
+  case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SQUARE:
+  case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SOFTPLUS:
+  case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP: case OP_ERF: case OP_FLOOR:
+  case OP_STOP_GRADIENT: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM:
+  case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE:
+  case OP_ELU: case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+    break;
   }
   NNCC_ASSERT(!"ir_infer: op without a shape rule");
   return false;

@@ -117,11 +117,11 @@ static const struct {
   const char *name;
   int nargs;
 } init_defs[] = {
-#define X(e, name, nargs) {name, nargs},
-    INIT_KINDS(X)
-#undef X
+#define INIT(e, name, nargs) {name, nargs},
+#include "runtime/init_kinds.def"
+#undef INIT
 };
-static_assert(sizeof init_defs / sizeof init_defs[0] == INIT_COUNT, "INIT_KINDS out of step");
+static_assert(sizeof init_defs / sizeof init_defs[0] == INIT_COUNT, "init_kinds.def out of step");
 
 const char *init_name(InitKind k) { return init_defs[k].name; }
 int init_nargs(InitKind k) { return init_defs[k].nargs; }

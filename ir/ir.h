@@ -203,8 +203,9 @@ enum {
   OPF_REDUCE = 1 << 2,    /* axes/keepdims reduction */
   OPF_COMPARE = 1 << 3,   /* bool result */
   OPF_LOSS = 1 << 4,      /* scalar loss */
-  OPF_NOGRAD = 1 << 5,    /* has no gradient */
+  OPF_NOGRAD = 1 << 5,    /* has no gradient: autodiff passes nothing through it */
   OPF_EFFECT = 1 << 6,    /* writes a var: never removed, no value users */
+  OPF_LOWERED = 1 << 7,   /* replaced by ordinary ops before autodiff (passes/lower.c) */
 };
 
 typedef enum Op {
@@ -242,17 +243,12 @@ typedef struct Attr {
 
 /* -------------------------------------------------------- initializers */
 
-#define INIT_KINDS(X)                                                   \
-  X(NONE, "none", 0) X(ZEROS, "zeros", 0) X(ONES, "ones", 0)            \
-  X(CONSTANT, "constant", 1) X(UNIFORM, "uniform", 2)                   \
-  X(NORMAL, "normal", 2) X(XAVIER_UNIFORM, "xavier_uniform", 0)         \
-  X(XAVIER_NORMAL, "xavier_normal", 0) X(HE_UNIFORM, "he_uniform", 0)   \
-  X(HE_NORMAL, "he_normal", 0)
-
+/* The list is the runtime's (runtime/init_kinds.def): INIT_x and
+ * RT_INIT_x are one enum in two spellings. */
 typedef enum InitKind {
-#define X(e, name, nargs) INIT_##e,
-  INIT_KINDS(X)
-#undef X
+#define INIT(e, name, nargs) INIT_##e,
+#include "runtime/init_kinds.def"
+#undef INIT
   INIT_COUNT
 } InitKind;
 
@@ -347,6 +343,18 @@ void ir_module_add(Module *m, Graph *g);
 bool ir_infer(Node *n, Diag *d);
 /* Broadcast two shapes NumPy-style; false when incompatible. */
 bool ir_broadcast(const Type *a, const Type *b, Type *out);
+
+/* ---------------------------------------------------- scalar semantics */
+
+/* The value of elementwise op at operand values x[] (one per operand),
+ * f32 arithmetic done in double, unrounded (ir/scalar.c): the one
+ * definition that constant folding and the reference evaluator share.
+ * False for cast (its value depends on the dtypes) and non-elementwise
+ * ops. i32 arithmetic (wrapping, truncating division) is the caller's. */
+bool ir_scalar(Op op, const Attr *attr, const double *x, double *out);
+/* selu's constants (torch.nn.SELU), for its gradient and codegen */
+#define IR_SELU_ALPHA 1.6732632423543772848170429916717
+#define IR_SELU_SCALE 1.0507009873554804934193349852946
 
 /* --------------------------------------------------------- fusion rules */
 

@@ -82,6 +82,27 @@ static void rule_unary(AD *ad, Node *n, Node *g) {
     c = b_mul(b, g, b_scale(b, b_op1(b, OP_EXP, b_neg(b, b_op1(b, OP_SQUARE, x))), M_2_SQRTPI));
     break;
   case OP_SOFTPLUS: c = b_mul(b, g, b_op1(b, OP_SIGMOID, x)); break;
+  case OP_ELU: case OP_SELU: {
+    /* alpha e^x below 0 (torch's elu_backward at x <= 0), 1 above; selu scaled */
+    bool elu = n->op == OP_ELU;
+    double alpha = elu ? n->attr[0].f : IR_SELU_ALPHA, scale = elu ? 1 : IR_SELU_SCALE;
+    c = b_where(b, b_op2(b, OP_GT, x, b_f(b, 0)), b_scale(b, g, scale),
+                b_mul(b, g, b_scale(b, b_op1(b, OP_EXP, x), alpha * scale)));
+    break;
+  }
+  case OP_SILU: {
+    /* d/dx x s(x) = s (1 + x (1 - s)) */
+    Node *s = b_op1(b, OP_SIGMOID, x);
+    c = b_mul(b, g, b_mul(b, s, b_add(b, b_f(b, 1), b_mul(b, x, b_sub(b, b_f(b, 1), s)))));
+    break;
+  }
+  case OP_HARDTANH: {
+    /* torch's hardtanh_backward: g strictly inside (min_val, max_val), 0 at and beyond */
+    Node *zero = b_f(b, 0);
+    c = b_where(b, b_op2(b, OP_LE, x, b_f(b, n->attr[0].f)), zero,
+                b_where(b, b_op2(b, OP_GE, x, b_f(b, n->attr[1].f)), zero, g));
+    break;
+  }
   case OP_SIN: c = b_mul(b, g, b_op1(b, OP_COS, x)); break;
   case OP_COS: c = b_neg(b, b_mul(b, g, b_op1(b, OP_SIN, x))); break;
   case OP_POW: {
@@ -97,7 +118,19 @@ static void rule_unary(AD *ad, Node *n, Node *g) {
                 b_where(b, b_op2(b, OP_GT, x, b_f(b, n->attr[1].f)), zero, g));
     break;
   }
-  default: NNCC_ASSERT(0);
+  /* not one-operand elementwise: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD:
+  case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE:
+  case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM:
+  case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_MAX_POOL2D:
+  case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE:
+  case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
   give_ew(ad, n, 0, c);
 }
@@ -132,7 +165,22 @@ static void rule_binary(AD *ad, Node *n, Node *g) {
     if (want(ad, n, 1)) give_ew(ad, n, 1, b_where(b, b_op2(b, loses, x, y), g, b_where(b, tie, half, zero)));
     break;
   }
-  default: NNCC_ASSERT(0);
+  /* not two-operand elementwise: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_LT: case OP_LE:
+  case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM:
+  case OP_MEAN: case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_MAX_POOL2D:
+  case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE:
+  case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -216,7 +264,22 @@ static void rule_reduce(AD *ad, Node *n, Node *g) {
     if (!yk) yk = b_keepdims(b, n, &x->type, axes, na);
     give(ad, n, 0, b_mul(b, gk, b_op1(b, OP_EXP, b_sub(b, x, yk))));
     break;
-  default: NNCC_ASSERT(0);
+  /* not a reduction: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_ARGMAX:
+  case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST:
+  case OP_SLICE: case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D:
+  case OP_MAX_POOL2D: case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT:
+  case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -284,7 +347,21 @@ static void rule_shape(AD *ad, Node *n, Node *g) {
     break;
   }
   case OP_SCATTER_ADD: give(ad, n, 0, b_op2(b, OP_GATHER, g, n->in[1])); break;
-  default: NNCC_ASSERT(0);
+  /* not data movement: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+  case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_ONE_HOT: case OP_CONV2D: case OP_MAX_POOL2D: case OP_AVG_POOL2D:
+  case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER:
+  case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_CONV2D_GRAD_INPUT:
+  case OP_CONV2D_GRAD_WEIGHT: case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT:
+  case OP_AVG_POOL2D_GRAD: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU:
+  case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -326,7 +403,22 @@ static void rule_conv(AD *ad, Node *n, Node *g) {
       give(ad, n, 0, with_lists(b, OP_CONV2D_GRAD_INPUT, q, g, stride, pad, &p->type.dim[2]));
     if (want(ad, n, 1)) give(ad, n, 1, with_lists(b, OP_CONV2D, p, g, stride, pad, NULL));
     break;
-  default: NNCC_ASSERT(0);
+  /* not a convolution: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+  case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_MAX_POOL2D: case OP_AVG_POOL2D:
+  case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER:
+  case OP_CROSS_ENTROPY: case OP_BCE: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -345,7 +437,21 @@ static void rule_pool(AD *ad, Node *n, Node *g) {
     give(ad, n, 0, with_lists(b, OP_AVG_POOL2D_GRAD, g, NULL, kernel, stride, &x->type.dim[2]));
     break;
   case OP_AVG_POOL2D_GRAD: give(ad, n, 0, with_lists(b, OP_AVG_POOL2D, g, NULL, kernel, stride, NULL)); break;
-  default: NNCC_ASSERT(0);
+  /* not pooling: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+  case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_BATCH_NORM:
+  case OP_LAYER_NORM: case OP_DROPOUT: case OP_MSE: case OP_HUBER: case OP_CROSS_ENTROPY:
+  case OP_BCE: case OP_NLL: case OP_UNSLICE: case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT:
+  case OP_CONV2D_GRAD_WEIGHT: case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU:
+  case OP_SELU: case OP_SILU: case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -385,7 +491,22 @@ static void rule_loss(AD *ad, Node *n, Node *g) {
     give(ad, n, 0, b_mul(b, g, b_scale(b, d, 1 / labels)));
     break;
   }
-  default: NNCC_ASSERT(0);
+  /* not a loss: rule_of routes no other op here */
+  case OP_VAR: case OP_CONST: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RSQRT:
+  case OP_ABS: case OP_SQUARE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH:
+  case OP_GELU: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_POW: case OP_CLAMP:
+  case OP_ERF: case OP_FLOOR: case OP_STOP_GRADIENT: case OP_CAST: case OP_ADD: case OP_SUB:
+  case OP_MUL: case OP_DIV: case OP_MAXIMUM: case OP_MINIMUM: case OP_LT: case OP_LE: case OP_GT:
+  case OP_GE: case OP_EQ: case OP_NE: case OP_WHERE: case OP_MATMUL: case OP_SUM: case OP_MEAN:
+  case OP_MAX: case OP_MIN: case OP_LOGSUMEXP: case OP_ARGMAX: case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE:
+  case OP_CONCAT: case OP_ONE_HOT: case OP_GATHER: case OP_CONV2D: case OP_MAX_POOL2D:
+  case OP_AVG_POOL2D: case OP_BATCH_NORM: case OP_LAYER_NORM: case OP_DROPOUT: case OP_UNSLICE:
+  case OP_SCATTER_ADD: case OP_CONV2D_GRAD_INPUT: case OP_CONV2D_GRAD_WEIGHT:
+  case OP_MAX_POOL2D_GRAD: case OP_MAX_POOL2D_SELECT: case OP_AVG_POOL2D_GRAD:
+  case OP_DROPOUT_MASK: case OP_ASSIGN: case OP_UPDATE: case OP_ELU: case OP_SELU: case OP_SILU:
+  case OP_HARDTANH: case OP_COUNT:
+    NNCC_ASSERT(0);
   }
 }
 
@@ -393,18 +514,9 @@ static void rule_loss(AD *ad, Node *n, Node *g) {
 
 typedef void (*Rule)(AD *ad, Node *n, Node *g);
 
+/* The rules of the ops that the flags in ops.def do not route (below). */
 static const Rule rules[OP_COUNT] = {
-    [OP_NEG] = rule_unary, [OP_EXP] = rule_unary, [OP_LOG] = rule_unary,
-    [OP_SQRT] = rule_unary, [OP_RSQRT] = rule_unary, [OP_ABS] = rule_unary,
-    [OP_SQUARE] = rule_unary, [OP_RELU] = rule_unary, [OP_LEAKY_RELU] = rule_unary,
-    [OP_SIGMOID] = rule_unary, [OP_TANH] = rule_unary, [OP_GELU] = rule_unary,
-    [OP_ERF] = rule_unary, [OP_SOFTPLUS] = rule_unary, [OP_SIN] = rule_unary,
-    [OP_COS] = rule_unary, [OP_POW] = rule_unary, [OP_CLAMP] = rule_unary,
-    [OP_ADD] = rule_binary, [OP_SUB] = rule_binary, [OP_MUL] = rule_binary,
-    [OP_DIV] = rule_binary, [OP_MAXIMUM] = rule_binary, [OP_MINIMUM] = rule_binary,
     [OP_WHERE] = rule_where, [OP_MATMUL] = rule_matmul,
-    [OP_SUM] = rule_reduce, [OP_MEAN] = rule_reduce, [OP_MAX] = rule_reduce,
-    [OP_MIN] = rule_reduce, [OP_LOGSUMEXP] = rule_reduce,
     [OP_SOFTMAX] = rule_softmax, [OP_LOG_SOFTMAX] = rule_softmax,
     [OP_RESHAPE] = rule_shape, [OP_TRANSPOSE] = rule_shape, [OP_BROADCAST] = rule_shape,
     [OP_SLICE] = rule_shape, [OP_UNSLICE] = rule_shape, [OP_CONCAT] = rule_shape,
@@ -413,17 +525,32 @@ static const Rule rules[OP_COUNT] = {
     [OP_MAX_POOL2D] = rule_pool, [OP_MAX_POOL2D_GRAD] = rule_pool,
     [OP_MAX_POOL2D_SELECT] = rule_pool, [OP_AVG_POOL2D] = rule_pool,
     [OP_AVG_POOL2D_GRAD] = rule_pool,
-    [OP_MSE] = rule_loss, [OP_HUBER] = rule_loss, [OP_BCE] = rule_loss,
-    [OP_CROSS_ENTROPY] = rule_loss, [OP_NLL] = rule_loss,
-    /* no rule: leaves, stop_gradient, cast, floor, comparisons, argmax,
-     * one_hot, dropout_mask and state writes carry no gradient; batch_norm,
-     * layer_norm and dropout are lowered before autodiff (lower.c) */
 };
+
+/* The gradient rule of op, from its flags where they say it: none for
+ * leaves and OPF_NOGRAD ops (stop_gradient, cast, floor, comparisons,
+ * argmax, one_hot, dropout_mask, state writes) and for OPF_LOWERED ops,
+ * which lower.c removes before autodiff; rule_unary and rule_binary for
+ * elementwise ops of one and two operands, rule_reduce for reductions,
+ * rule_loss for losses; the table above for the rest. Every other op has
+ * a rule: tests/ir/test_contract.c checks it over OP_COUNT. */
+static Rule rule_of(Op op) {
+  const OpInfo *info = op_info(op);
+  if (info->flags & (OPF_LEAF | OPF_NOGRAD | OPF_LOWERED)) return NULL;
+  if ((info->flags & OPF_ELEMWISE) && info->arity == 1) return rule_unary;
+  if ((info->flags & OPF_ELEMWISE) && info->arity == 2) return rule_binary;
+  if (info->flags & OPF_REDUCE) return rule_reduce;
+  if (info->flags & OPF_LOSS) return rule_loss;
+  return rules[op];
+}
+
+bool pass_has_gradient_rule(Op op) { return rule_of(op) != NULL; }
 
 /* Does op k of n carry a gradient at all? (i32/bool operands never do.) */
 static bool differentiable_edge(const Node *n, int k) {
   if (n->in[k]->type.dtype != DT_F32) return false;
-  if (!rules[n->op]) return false;
+  if (op_info(n->op)->flags & (OPF_LEAF | OPF_NOGRAD)) return false;
+  NNCC_ASSERT(rule_of(n->op) && "autodiff: an op without a gradient rule (ops.def, rule_of)");
   if (n->op == OP_WHERE && k == 0) return false;
   if ((n->op == OP_MAX_POOL2D_GRAD || n->op == OP_MAX_POOL2D_SELECT) && k == 0) return false;
   return true;
@@ -455,9 +582,10 @@ Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt) {
   if (ad.needs[y->id]) ad.adj[y->id] = b_fill(&ad.b, 1, &y->type);
   for (int i = y->id; i >= 0; i--) {
     Node *x = g->nodes[i];
-    if (!ad.adj[i] || !rules[x->op]) continue;
+    Rule rule = rule_of(x->op);
+    if (!ad.adj[i] || !rule) continue;
     ad.b.loc = x->loc;  /* backward nodes point at the forward op's token */
-    rules[x->op](&ad, x, ad.adj[i]);
+    rule(&ad, x, ad.adj[i]);
   }
   nncc_free(ad.needs);
   return ad.adj;

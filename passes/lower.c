@@ -106,6 +106,7 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
     case OP_LAYER_NORM: out = lower_layer_norm(&b, n, in); break;
     case OP_DROPOUT: out = lower_dropout(&b, n, in, training, step, dropouts++); break;
     default:
+      NNCC_ASSERT(!(op_info(n->op)->flags & OPF_LOWERED) && "lower: an OPF_LOWERED op without a lowering");
       NNCC_ASSERT(n->n_in <= 8 || n->op == OP_CONCAT);
       if (n->n_in > 8) {
         Node **many = ARENA_ARRAY(m->arena, Node *, n->n_in);

@@ -67,6 +67,9 @@ bool pass_cse(Graph *g, Diag *d);           /* merge equal ops on equal operands
  * indexed by node id. Usable on a graph that already holds a backward
  * pass (grad of grad). */
 Node **ad_backward(Graph *g, Node *y, Node *const *wrt, int n_wrt);
+/* Whether autodiff has a gradient rule for op (the contract test checks
+ * that every op has one unless ops.def flags it leaf, NOGRAD or LOWERED). */
+bool pass_has_gradient_rule(Op op);
 /* Tests only: the gradient rule of this op gives 1.5x the true
  * contribution to its first operand, so that gradcheck must fail. */
 extern int ad_test_broken_op;

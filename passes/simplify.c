@@ -203,48 +203,6 @@ static bool to_dtype(DType dt, double v, double *out) {
   }
 }
 
-/* NumPy's maximum/minimum propagate NaN; fmax would drop it. */
-static double nan_max(double a, double b) { return isnan(a) || isnan(b) ? NAN : a > b ? a : b; }
-static double nan_min(double a, double b) { return isnan(a) || isnan(b) ? NAN : a < b ? a : b; }
-
-/* One f32 elementwise op on scalars, in double. */
-static bool f32_elem(const Node *n, const double *x, double *out) {
-  double a = x[0], b = x[1];
-  const Attr *at = n->attr;
-  switch (n->op) {
-  case OP_NEG: *out = -a; return true;
-  case OP_EXP: *out = exp(a); return true;
-  case OP_LOG: *out = log(a); return true;
-  case OP_SQRT: *out = sqrt(a); return true;
-  case OP_RSQRT: *out = 1 / sqrt(a); return true;
-  case OP_ABS: *out = fabs(a); return true;
-  case OP_SQUARE: *out = a * a; return true;
-  case OP_RELU: *out = a > 0 || isnan(a) ? a : 0; return true;  /* NaN stays NaN */
-  case OP_LEAKY_RELU: *out = a > 0 ? a : at[0].f * a; return true;
-  case OP_SIGMOID: *out = a >= 0 ? 1 / (1 + exp(-a)) : exp(a) / (1 + exp(a)); return true;
-  case OP_TANH: *out = tanh(a); return true;
-  case OP_GELU: *out = 0.5 * a * (1 + erf(a / sqrt(2.0))); return true;
-  case OP_SOFTPLUS: *out = a > 20 ? a : log1p(exp(a)); return true;
-  case OP_SIN: *out = sin(a); return true;
-  case OP_COS: *out = cos(a); return true;
-  case OP_POW: *out = pow(a, at[0].f); return true;
-  case OP_CLAMP:  /* a NaN operand: torch.clamp keeps it, fmax drops it; left alone */
-    if (isnan(a)) return false;
-    *out = fmin(fmax(a, at[0].f), at[1].f);
-    return true;
-  case OP_ERF: *out = erf(a); return true;
-  case OP_FLOOR: *out = floor(a); return true;
-  case OP_STOP_GRADIENT: *out = a; return true;
-  case OP_ADD: *out = a + b; return true;
-  case OP_SUB: *out = a - b; return true;
-  case OP_MUL: *out = a * b; return true;
-  case OP_DIV: *out = a / b; return true;  /* x/0 is inf or NaN, as at run time */
-  case OP_MAXIMUM: *out = nan_max(a, b); return true;
-  case OP_MINIMUM: *out = nan_min(a, b); return true;
-  default: return false;
-  }
-}
-
 /* One i32 elementwise op, exactly (i32 has no division, and clamp is f32
  * only); false where the result would overflow: generated code wraps, and
  * folding only what needs no wrapping is simpler to trust. */
@@ -269,23 +227,17 @@ static bool i32_elem(const Node *n, const double *x, double *out) {
   return true;
 }
 
-/* The value of elementwise n over constant operand values x[]. */
+/* The value of elementwise n over constant operand values x[]: the
+ * arithmetic of ir_scalar, comparisons and where on any dtype, f32
+ * rounded, i32 exact. */
 static bool elem_value(const Node *n, const double *x, double *out) {
   DType in_dt = n->in[n->op == OP_WHERE ? 1 : 0]->type.dtype;
   double v;
-  switch (n->op) {
-  case OP_LT: *out = x[0] < x[1]; return true;
-  case OP_LE: *out = x[0] <= x[1]; return true;
-  case OP_GT: *out = x[0] > x[1]; return true;
-  case OP_GE: *out = x[0] >= x[1]; return true;
-  case OP_EQ: *out = x[0] == x[1]; return true;
-  case OP_NE: *out = x[0] != x[1]; return true;
-  case OP_WHERE: *out = x[0] != 0 ? x[1] : x[2]; return true;
-  case OP_CAST: return to_dtype(n->type.dtype, x[0], out);
-  default: break;
-  }
+  if (n->op == OP_CAST) return to_dtype(n->type.dtype, x[0], out);
+  if ((op_info(n->op)->flags & OPF_COMPARE) || n->op == OP_WHERE)
+    return ir_scalar(n->op, n->attr, x, out);
   if (in_dt == DT_F32) {
-    if (!f32_elem(n, x, &v)) return false;
+    if (!ir_scalar(n->op, n->attr, x, &v)) return false;
     return to_dtype(DT_F32, v, out);
   }
   if (in_dt == DT_I32) return i32_elem(n, x, out);

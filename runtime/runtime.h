@@ -25,11 +25,11 @@ uint64_t rt_stream_of(const char *name);
 
 /* --------------------------------------------------------- initializers */
 
-/* Same order as INIT_KINDS in ir/ir.h (static_assert'ed where both are
- * seen). */
+/* runtime/init_kinds.def, which ir/ir.h's InitKind comes from too. */
 typedef enum rt_init_kind {
-  RT_INIT_NONE, RT_INIT_ZEROS, RT_INIT_ONES, RT_INIT_CONSTANT, RT_INIT_UNIFORM, RT_INIT_NORMAL,
-  RT_INIT_XAVIER_UNIFORM, RT_INIT_XAVIER_NORMAL, RT_INIT_HE_UNIFORM, RT_INIT_HE_NORMAL,
+#define INIT(e, name, nargs) RT_INIT_##e,
+#include "runtime/init_kinds.def"
+#undef INIT
   RT_INIT_COUNT
 } rt_init_kind;
 

@@ -1084,6 +1084,31 @@ START_TEST(gradcheck_with_stop_gradient) {
 }
 END_TEST
 
+/* elu, selu, silu and hardtanh (PyTorch's defaults and explicit ones)
+ * pass gradcheck in every mode: the reference evaluator, grad of grad,
+ * and the compiled gradients through the JIT. */
+START_TEST(gradcheck_activations) {
+  char *dir = fresh_dir();
+  char *path = write_file(dir, "act.nn",
+                          "model m {\n  input x: f32[4, 3]\n  input t: f32[4, 2]\n"
+                          "  h = dense(x, 5, elu) + selu(dense(x, 5)) + silu(dense(x, 5))\n"
+                          "  h = h + hardtanh(dense(x, 5) * 2) + hardtanh(dense(x, 5), -0.5, 0.7)\n"
+                          "  p = dense(elu(h, alpha = 0.3), 2)\n  loss mse(p, t)\n}\n");
+  const char *modes[] = {"", "--hvp", "--jit"};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    TuRun r = nncc("gradcheck %s %s", path, modes[i]);
+    EXPECT_STATUS(r, 0, modes[i]);
+    EXPECT_HAS(r.out, "result", modes[i]);
+    EXPECT_LACKS(r.out, "FAIL", modes[i]);
+    tu_run_free(&r);
+  }
+  unlink(path);
+  free(path);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 START_TEST(gradcheck_without_loss_fails) {
   char *dir = fresh_dir();
   char path[700];
@@ -1155,7 +1180,8 @@ static Suite *cli_suite(void) {
                   input_grads_option, shared_library_with_options, codegen_size_limit}},
       {"gradients",
        {gradcheck_passes_and_prints_a_table, gradcheck_every_example, gradcheck_through_the_jit,
-        gradcheck_with_stop_gradient, gradcheck_without_loss_fails, emit_grad_prints_training_graphs}},
+        gradcheck_with_stop_gradient, gradcheck_activations, gradcheck_without_loss_fails,
+        emit_grad_prints_training_graphs}},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     TCase *tc = tcase_create(groups[i].name);

@@ -327,6 +327,10 @@ static const OpCase op_cases[] = {
     {"tanh", "param a: f32[3, 4] = normal(0, 1)", "tanh(a)", "3, 4", 0},
     {"gelu", "param a: f32[3, 4] = normal(0, 1)", "gelu(a)", "3, 4", 0},
     {"softplus", "param a: f32[3, 4] = normal(0, 1)", "softplus(a)", "3, 4", 0},
+    {"elu", "param a: f32[3, 4] = normal(0, 1)", "elu(a) + elu(a, alpha = 0.5)", "3, 4", 0},
+    {"selu", "param a: f32[3, 4] = normal(0, 1)", "selu(a)", "3, 4", 0},
+    {"silu", "param a: f32[3, 4] = normal(0, 1)", "silu(a)", "3, 4", 0},
+    {"hardtanh", "param a: f32[3, 4] = normal(0, 1)", "hardtanh(a) + hardtanh(a, -0.5, 0.7)", "3, 4", 0},
     {"sin", "param a: f32[3, 4] = normal(0, 1)", "sin(a)", "3, 4", 0},
     {"cos", "param a: f32[3, 4] = normal(0, 1)", "cos(a)", "3, 4", 0},
     {"pow", "param a: f32[3, 4] = uniform(0.5, 2)", "a ** 3 + a ** -1.5", "3, 4", 0},
@@ -766,6 +770,57 @@ START_TEST(max_pool_nan) {
 }
 END_TEST
 
+/* ------------------------------------------------ every op has a case */
+
+static void mark_module_ops(const char *src, bool *seen) {
+  char *diag = NULL;
+  int errors = 0;
+  Module *m = tu_compile(&arena, src, &diag, &errors);
+  ck_assert_msg(m && errors == 0, "%s\n%s", src, diag ? diag : "");
+  free(diag);
+  FILE *null = fopen("/dev/null", "w");
+  Diag d;
+  diag_init(&d, "test.nn", src, strlen(src), null);
+  PassOptions o = {.out = null};
+  ck_assert_msg(pass_run_pipeline(m, &d, &o), "the pass pipeline failed:\n%s", src);
+  fclose(null);
+  for (int i = 0; i < m->n_graphs; i++)
+    for (int j = 0; j < m->graphs[i]->n_nodes; j++) seen[m->graphs[i]->nodes[j]->op] = true;
+}
+
+/* Every op reaches codegen and the evaluator in some case above: in the
+ * graphs, after the whole pipeline, of an op, loss or model case, or in
+ * conv_ir_geometry (the 8 conv and pooling ops as IR). OPF_LOWERED ops
+ * never reach codegen: lower.c replaces them (their cases run what they
+ * become). The test names every op that has no case. */
+START_TEST(every_op_has_a_case) {
+  bool seen[OP_COUNT] = {0};
+  char src[2048];
+  for (int i = 0; i < N_OP_CASES; i++) {
+    const OpCase *c = &op_cases[i];
+    snprintf(src, sizeof src, "model m {\n %s\n input probe: f32[%s]\n y = %s\n output y\n loss sum(y * probe)\n}\n",
+             c->decls, c->shape, c->expr);
+    mark_module_ops(src, seen);
+  }
+  for (int i = 0; i < (int)(sizeof loss_cases / sizeof loss_cases[0]); i++) {
+    snprintf(src, sizeof src, "model m {\n %s\n}\n", loss_cases[i]);
+    mark_module_ops(src, seen);
+  }
+  for (int i = 0; i < N_MODEL_CASES; i++) mark_module_ops(model_cases[i].src, seen);
+  static const Op geometry_ops[] = {OP_CONV2D, OP_CONV2D_GRAD_INPUT, OP_CONV2D_GRAD_WEIGHT, OP_MAX_POOL2D,
+                                    OP_AVG_POOL2D, OP_MAX_POOL2D_GRAD, OP_MAX_POOL2D_SELECT, OP_AVG_POOL2D_GRAD};
+  for (int i = 0; i < (int)(sizeof geometry_ops / sizeof geometry_ops[0]); i++) seen[geometry_ops[i]] = true;
+  char missing[2048] = "";
+  for (int op = 0; op < OP_COUNT; op++) {
+    if (seen[op] || (op_info((Op)op)->flags & OPF_LOWERED)) continue;
+    size_t k = strlen(missing);
+    snprintf(missing + k, sizeof missing - k, " %s", op_info((Op)op)->name);
+  }
+  ck_assert_msg(!*missing, "ops that no case of test_jit.c runs through codegen and the evaluator:%s",
+                missing);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("jit");
   TCase *ops = tcase_create("ops");
@@ -775,6 +830,7 @@ int main(void) {
   tcase_add_loop_test(ops, loss_case, 0, (int)(sizeof loss_cases / sizeof loss_cases[0]));
   tcase_add_loop_test(ops, conv_ir_geometry, 0, N_GEOMS);
   tcase_add_test(ops, max_pool_nan);
+  tcase_add_test(ops, every_op_has_a_case);
   suite_add_tcase(s, ops);
   TCase *models = tcase_create("models");
   tcase_add_checked_fixture(models, NULL, teardown);

@@ -83,6 +83,10 @@ static const OpCase cases[] = {
     {"tanh", "param a: f32[3, 4] = normal(0, 1)", "tanh(a)", "3, 4", 1e-6, 1e-6},
     {"gelu", "param a: f32[3, 4] = normal(0, 1)", "gelu(a)", "3, 4", 1e-6, 1e-6},
     {"softplus", "param a: f32[3, 4] = normal(0, 1)", "softplus(a)", "3, 4", 1e-6, 1e-6},
+    {"elu", "param a: f32[3, 4] = normal(0, 1)", "elu(a) + elu(a, alpha = 0.5)", "3, 4", 1e-6, 1e-6},
+    {"selu", "param a: f32[3, 4] = normal(0, 1)", "selu(a)", "3, 4", 1e-6, 1e-6},
+    {"silu", "param a: f32[3, 4] = normal(0, 1)", "silu(a)", "3, 4", 1e-6, 1e-6},
+    {"hardtanh", "param a: f32[3, 4] = normal(0, 1)", "hardtanh(a) + hardtanh(a, -0.5, 0.7)", "3, 4", 1e-6, 1e-6},
     {"sin", "param a: f32[3, 4] = normal(0, 1)", "sin(a)", "3, 4", 1e-6, 1e-6},
     {"cos", "param a: f32[3, 4] = normal(0, 1)", "cos(a)", "3, 4", 1e-6, 1e-6},
     {"pow", "param a: f32[3, 4] = uniform(0.5, 2)", "a ** 3 + a ** -1.5", "3, 4", 1e-6, 1e-6},
@@ -255,6 +259,75 @@ START_TEST(stop_gradient_held_in_differences) {
 }
 END_TEST
 
+/* --------------------------------------------- every op has a row */
+
+/* Rows also checked to second order (a Hessian-vector product): their
+ * backward graphs hold the ops that only autodiff makes (unslice,
+ * scatter_add, the conv and pooling gradients, gelu's erf), whose own
+ * rules this checks. */
+static const char *const hvp_rows[] = {"slice", "gather", "conv2d_stride_pad", "max_pool2d_overlap",
+                                       "avg_pool2d", "gelu"};
+#define N_HVP_ROWS ((int)(sizeof hvp_rows / sizeof hvp_rows[0]))
+
+static const OpCase *case_named(const char *name) {
+  for (int i = 0; i < N_CASES; i++)
+    if (!strcmp(cases[i].name, name)) return &cases[i];
+  ck_abort_msg("no row named %s", name);
+  return NULL;
+}
+
+static void row_source(const OpCase *c, char *src, size_t size) {
+  snprintf(src, size, "model m {\n %s\n input probe: f32[%s]\n y = %s\n loss sum(y * probe)\n}\n",
+           c->decls, c->shape, c->expr);
+}
+
+START_TEST(hvp_row) {
+  const OpCase *c = case_named(hvp_rows[_i]);
+  char src[2048];
+  row_source(c, src, sizeof src);
+  char *report = NULL;
+  int rc = gradcheck_src(src, 1e-5, 1e-5, true, &report);
+  ck_assert_msg(rc == 0 && !strstr(report, "FAIL"), "%s: second order:\n%s\n%s", c->name, src, report);
+  free(report);
+}
+END_TEST
+
+static void mark_ops(const Graph *g, bool *seen) {
+  for (int i = 0; i < g->n_nodes; i++) seen[g->nodes[i]->op] = true;
+}
+
+/* Every op with a gradient rule (pass_has_gradient_rule, which
+ * tests/ir/test_contract.c holds to ops.def's flags) is in the graph of a
+ * row: the forward graph of an op or loss row, or the backward graph of
+ * an hvp row. The test names every op that is not. */
+START_TEST(every_op_has_a_row) {
+  bool seen[OP_COUNT] = {0};
+  char src[2048];
+  for (int i = 0; i < N_CASES; i++) {
+    row_source(&cases[i], src, sizeof src);
+    mark_ops(training_graph(src, "lower"), seen);
+  }
+  for (int i = 0; i < (int)(sizeof loss_cases / sizeof loss_cases[0]); i++) {
+    snprintf(src, sizeof src, "model m {\n %s\n}\n", loss_cases[i]);
+    mark_ops(training_graph(src, "lower"), seen);
+  }
+  for (int i = 0; i < N_HVP_ROWS; i++) {
+    row_source(case_named(hvp_rows[i]), src, sizeof src);
+    mark_ops(training_graph(src, "autodiff"), seen);
+  }
+  /* made only by differentiating max_pool2d_grad, i.e. at second order:
+   * its rule would be checked at third; the JIT test runs it */
+  seen[OP_MAX_POOL2D_SELECT] = true;
+  char missing[2048] = "";
+  for (int op = 0; op < OP_COUNT; op++) {
+    if (!pass_has_gradient_rule((Op)op) || seen[op]) continue;
+    size_t k = strlen(missing);
+    snprintf(missing + k, sizeof missing - k, " %s", op_info((Op)op)->name);
+  }
+  ck_assert_msg(!*missing, "ops with a gradient rule but no row in test_gradients.c:%s", missing);
+}
+END_TEST
+
 /* ------------------------------------------------ a wrong rule is found */
 
 START_TEST(wrong_rule_is_located) {
@@ -347,6 +420,8 @@ int main(void) {
   tcase_add_test(ops, random_broadcast_shapes);
   tcase_add_test(ops, stop_gradient_cuts);
   tcase_add_test(ops, stop_gradient_held_in_differences);
+  tcase_add_loop_test(ops, hvp_row, 0, N_HVP_ROWS);
+  tcase_add_test(ops, every_op_has_a_row);
   suite_add_tcase(s, ops);
   TCase *whole = tcase_create("models");
   tcase_add_checked_fixture(whole, NULL, teardown);
