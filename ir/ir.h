@@ -315,8 +315,6 @@ typedef struct Module {
   int n_graphs, cap_graphs;
   TrainSpec **trains;        /* validated train blocks, one per model at most */
   int n_trains;
-  bool no_input_grads;       /* autodiff: params only, no d loss / d input
-                                (nncc train, bench; --no-input-grads) */
 } Module;
 
 Graph *ir_graph_new(Arena *a, const char *name);

@@ -626,9 +626,9 @@ static bool autodiff_graph(Graph *g, bool no_input_grads) {
   return true;
 }
 
-bool pass_autodiff(Module *m, Diag *d) {
+bool pass_autodiff(Module *m, Diag *d, const PassOptions *o) {
   (void)d;
   for (int i = 0; i < m->n_graphs; i++)
-    if (m->graphs[i]->training && !autodiff_graph(m->graphs[i], m->no_input_grads)) return false;
+    if (m->graphs[i]->training && !autodiff_graph(m->graphs[i], o && o->no_input_grads)) return false;
   return true;
 }

@@ -78,8 +78,9 @@ static uint64_t hash_train(uint64_t h, const TrainSpec *t) {
   return hash_text(h, buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-bool pass_fingerprint(Module *m, Diag *d) {
+bool pass_fingerprint(Module *m, Diag *d, const PassOptions *o) {
   (void)d;
+  (void)o;
   for (int i = 0; i < m->n_graphs; i++) {
     Graph *g = m->graphs[i];
     if (g->training) continue;

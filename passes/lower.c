@@ -138,7 +138,8 @@ static Graph *lower_graph(Module *m, const Graph *src, bool training) {
   return g;
 }
 
-bool pass_lower(Module *m, Diag *d) {
+bool pass_lower(Module *m, Diag *d, const PassOptions *o) {
+  (void)o;
   (void)d;
   int n = m->n_graphs;
   for (int i = 0; i < n; i++) {

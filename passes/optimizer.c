@@ -150,7 +150,8 @@ static void optimizer_graph(Graph *g, const TrainSpec *spec) {
   }
 }
 
-bool pass_optimizer(Module *m, Diag *d) {
+bool pass_optimizer(Module *m, Diag *d, const PassOptions *o) {
+  (void)o;
   (void)d;
   /* a model without a train block still gets train_step: plain SGD at
    * 0.01, the learning rate settable through set_hyper("lr") */

@@ -9,8 +9,10 @@
 /* A pass transforms or checks one graph (run on each in turn) or the
  * whole module (when it adds graphs); user-facing problems go to d.
  * Returns false when it reported an error (the pipeline then stops). */
+typedef struct PassOptions PassOptions;
 typedef bool (*PassFn)(Graph *g, Diag *d);
-typedef bool (*ModulePassFn)(Module *m, Diag *d);
+/* A module pass also sees the pipeline's options (autodiff: no_input_grads). */
+typedef bool (*ModulePassFn)(Module *m, Diag *d, const PassOptions *o);
 
 typedef struct Pass {
   const char *name;   /* for --print-after=NAME and --time-passes */
@@ -19,7 +21,7 @@ typedef struct Pass {
   const char *what;   /* one line for --help and the docs */
 } Pass;
 
-typedef struct PassOptions {
+struct PassOptions {
   const char *print_after;  /* pass name, or NULL */
   bool print_after_all;
   bool time_passes;         /* a table on `out` when the pipeline ends */
@@ -27,8 +29,10 @@ typedef struct PassOptions {
   const char *stop_after;   /* end the pipeline after this pass, or NULL; a name
                                that is no pass's is an internal error (nncc_raise) */
   bool no_fuse;             /* skip the fuse pass (--no-fuse: A/B, debugging) */
+  bool no_input_grads;      /* autodiff: params only, no d loss / d input
+                               (nncc train, eval, bench; --no-input-grads) */
   FILE *out;                /* where printing goes (stdout) */
-} PassOptions;
+};
 
 /* The pipeline, in order. */
 const Pass *pass_list(int *n);
@@ -37,10 +41,10 @@ const Pass *pass_by_name(const char *name);
 bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o);
 
 bool pass_infer_shapes(Graph *g, Diag *d);  /* re-derive and check every type */
-bool pass_lower(Module *m, Diag *d);        /* NAME (evaluation) and NAME.train graphs */
-bool pass_autodiff(Module *m, Diag *d);     /* backward of every training graph */
-bool pass_optimizer(Module *m, Diag *d);    /* the optimizer step as update nodes */
-bool pass_fingerprint(Module *m, Diag *d);  /* Graph.fingerprint: identity for checkpoints */
+bool pass_lower(Module *m, Diag *d, const PassOptions *o);        /* NAME (evaluation) and NAME.train graphs */
+bool pass_autodiff(Module *m, Diag *d, const PassOptions *o);     /* backward of every training graph */
+bool pass_optimizer(Module *m, Diag *d, const PassOptions *o);    /* the optimizer step as update nodes */
+bool pass_fingerprint(Module *m, Diag *d, const PassOptions *o);  /* Graph.fingerprint: identity for checkpoints */
 bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss */
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
 bool pass_fuse(Graph *g, Diag *d);          /* group nodes into fused kernels; reschedule */

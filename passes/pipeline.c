@@ -74,7 +74,7 @@ bool pass_run_pipeline(Module *m, Diag *d, const PassOptions *o) {
     ran[p] = true;
     double t0 = now_ms();
     if (passes[p].run_module) {
-      ok = passes[p].run_module(m, d);
+      ok = passes[p].run_module(m, d, o);
     } else {
       for (int gi = 0; gi < m->n_graphs; gi++)
         if (!passes[p].run(m->graphs[gi], d)) ok = false;

@@ -90,8 +90,8 @@ CompileStatus compile_module(Arena *a, Diag *d, Compilation *c) {
     m->graphs[0] = ir_module_graph(m, c->model);
     m->n_graphs = 1;
   }
-  m->no_input_grads = c->no_input_grads;
   PassOptions po = c->po ? *c->po : (PassOptions){.out = d->out};
+  po.no_input_grads = c->no_input_grads;
 #ifndef NDEBUG
   po.verify_each = true;  /* debug builds verify after every pass */
 #endif
