@@ -1,6 +1,6 @@
 /* emit_conv.c - LLVM IR loop nests for convolution and pooling (NCHW,
  * weights [Cout, Cin, kh, kw]) and their gradients; called by emit.c's
- * emit_node. The semantics are codegen/interp.c's, op for op: zero
+ * emit_node. The semantics are eval/interp.c's, op for op: zero
  * padding for conv2d, no padding and floor mode for pooling, max pooling
  * routes to the first maximum of each window in row-major order (a NaN
  * wins, as max_pool2d propagates it).
@@ -24,14 +24,15 @@
  * Max pooling with kernel == stride likewise has a vectorized nest that
  * writes its gradient in one pass ("non-overlapping max pooling"). */
 #include "codegen/cg.h"
+#include "codegen/emit_prim.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------- primitives */
-/* The shared emission helpers (cg_load, cg_loop_begin, ...) are emit.c's,
- * declared in cg.h; the ones below are only the convolutions'. */
+/* The shared emission helpers (cg_load, cg_loop_begin, ...) are emit_prim.c's,
+ * declared in emit_prim.h; the ones below are only the convolutions'. */
 
 /* a * k + b, with k and b constants (k == 0 or b == 0 folded) */
 static LLVMValueRef affine(Cg *c, LLVMValueRef a, int64_t k, int64_t b) {

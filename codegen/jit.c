@@ -454,7 +454,7 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &j->models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &j->arena);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &j->arena);
     fill_desc(jm, o, &j->arena);
     jm->create_name = arena_printf(&j->arena, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++)
@@ -553,7 +553,7 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &a);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &a);
     fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "%s_create", jm->cm->name);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "%s_%s", jm->cm->name, kernel_names[q]);
@@ -684,7 +684,7 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &a);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &a);
     fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "nncc_%d_%s", k, kernel_names[q]);

@@ -10,8 +10,7 @@
  * Intermediates share scratch by lifetime (plan_graph); values a fused
  * kernel keeps in registers, transposes its matmuls read through, and
  * new states written in place take no block. */
-#include "codegen/cg.h"
-#include "passes/passes.h"
+#include "ir/layout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +60,7 @@ static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
     t->init_arg[1] = n->init_arg[1];
     t->persistent = t->role != NNCC_INPUT;
     if (t->role == NNCC_INPUT && n->type.dtype == DT_I32) {
-      int64_t b = pass_label_bound(g, n);
+      int64_t b = ir_label_bound(g, n);
       t->label_bound = b;
     }
   }
@@ -257,7 +256,7 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
   return top - scratch_base;
 }
 
-CgModel *cg_layout(Module *m, const char *name, Arena *a) {
+CgModel *ir_layout(Module *m, const char *name, Arena *a) {
   CgModel *cm = ARENA_NEW(a, CgModel);
   cm->name = name;
   cm->loss_index = cm->lr_index = cm->step_index = cm->total_steps_index = -1;
@@ -351,11 +350,11 @@ static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int
   }
 }
 
-bool cg_print_memory(FILE *out, Module *m) {
+bool ir_print_memory(FILE *out, Module *m) {
   Arena a = {0};
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
-    CgModel *cm = cg_layout(m, m->graphs[i]->model, &a);
+    CgModel *cm = ir_layout(m, m->graphs[i]->model, &a);
     if (!cm) continue;
     fprintf(out, "# memory plan of model %s: one slab of %lld bytes, blocks aligned to %d\n", cm->name,
             (long long)cm->slab_bytes, ALIGN);
