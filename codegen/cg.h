@@ -59,12 +59,17 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name);
  * 8 ops of ops.def's convolution family); false for any other op. */
 bool cg_emit_conv(Cg *c, const Node *n);
 
-/* A fused kernel (emit.c). cg_fused_at computes its members after the
- * anchor at one index of the loop (the anchor's value read back from
- * memory); cg_emit_conv_fused emits a conv2d anchor and calls it for each
- * output row of all channels right after the row is computed. */
+/* A fused kernel (emit.c) with a conv2d anchor: emit.c hands
+ * cg_emit_conv_fused the kernel and its `at`, which computes the members
+ * after the anchor at one index of the loop (the anchor's value read back
+ * from memory); cg_emit_conv_fused emits the conv2d and calls `at` for
+ * each output row of all channels right after the row is computed. A
+ * callback, so that emit_conv.c needs nothing of emit.c. */
 typedef struct Fused Fused;
-void cg_fused_at(Cg *c, const Fused *F, LLVMValueRef *idx);
-void cg_emit_conv_fused(Cg *c, const Node *n, const Fused *F);
+typedef struct CgEpilogue {
+  const Fused *F;
+  void (*at)(Cg *c, const Fused *F, LLVMValueRef *idx);
+} CgEpilogue;
+void cg_emit_conv_fused(Cg *c, const Node *n, const CgEpilogue *e);
 
 #endif

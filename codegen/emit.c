@@ -1103,7 +1103,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   return folded;
 }
 
-void cg_fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
+static void fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
 
 /* The epilogue over rows [row0, row0 + rows) and columns [col0, col0 +
  * cols) of one matrix of a matmul kernel (batch_idx: the matrix). */
@@ -1128,7 +1128,8 @@ static void emit_fused(Cg *c, int first, int end) {
   if (F.kind == KERNEL_MATMUL) {
     emit_matmul(c, head, &F);
   } else if (F.kind == KERNEL_CONV) {
-    cg_emit_conv_fused(c, head, &F);
+    CgEpilogue e = {&F, fused_at};
+    cg_emit_conv_fused(c, head, &e);
   } else if (F.kind == KERNEL_SOFTMAX) {
     emit_axis_op(c, head, &F);
   } else if (F.kind == KERNEL_REDUCE) {

@@ -450,16 +450,16 @@ static void direct_block(Cg *c, const Direct *k, LLVMValueRef n, LLVMValueRef ro
 
 /* A fused conv2d kernel's epilogue over output row `row` of image n, all
  * channels and columns: the row was just computed and is in L1. */
-static void fused_row(Cg *c, const Fused *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW) {
+static void fused_row(Cg *c, const CgEpilogue *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW) {
   CgLoop ld, lj;
   LLVMValueRef idx[4] = {n, cg_loop_begin(c, &ld, D), row, NULL};
   idx[3] = cg_loop_begin(c, &lj, DW);
-  cg_fused_at(c, F, idx);
+  F->at(c, F->F, idx);
   cg_loop_end(c, &lj);
   cg_loop_end(c, &ld);
 }
 
-static void emit_direct(Cg *c, const Direct *k, const Fused *F) {
+static void emit_direct(Cg *c, const Direct *k, const CgEpilogue *F) {
   int64_t JV = (k->DW + VW - 1) / VW;
   CgLoop ln, lr, lb;
   LLVMValueRef n = cg_loop_begin(c, &ln, k->N);
@@ -479,7 +479,7 @@ static void emit_direct(Cg *c, const Direct *k, const Fused *F) {
   cg_loop_end(c, &ln);
 }
 
-static bool fast_conv2d(Cg *c, const Node *node, const Fused *F) {
+static bool fast_conv2d(Cg *c, const Node *node, const CgEpilogue *F) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
   if (k.sw != 1 || !stored(c, x) || !stored(c, w) || k.KW > 16) return false;
@@ -858,7 +858,7 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   return false;
 }
 
-void cg_emit_conv_fused(Cg *c, const Node *n, const Fused *F) {
+void cg_emit_conv_fused(Cg *c, const Node *n, const CgEpilogue *F) {
   if (fast_conv2d(c, n, F)) return;
   emit_conv2d(c, n);  /* the general nest, then the epilogue over every row */
   const Type *t = &n->type;
