@@ -13,7 +13,7 @@
  *     state value that ir/layout.c lets its loop write in place, which is
  *     only done where no later read can tell;
  *   - the generic ABI entries (create, data, grad, checks, save/load) are
- *     runtime/model.c, driven by an rt_model_desc built from CgModel. */
+ *     runtime/model.c, driven by an rt_model_desc built from LayoutModel. */
 #ifndef NNCC_CODEGEN_CG_H
 #define NNCC_CODEGEN_CG_H
 
@@ -53,7 +53,7 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char *err, size_t err
 
 /* Emits kernel k of model cm as a function named `fn_name`; returns false
  * when the model has no such kernel (no loss). */
-bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name);
+bool cg_emit_kernel(Cg *c, const LayoutModel *cm, CgKernel k, const char *fn_name);
 
 /* emit_conv.c: the loop nest of a conv2d, pooling or gradient node (the
  * 8 ops of ops.def's convolution family); false for any other op. */

@@ -267,7 +267,7 @@ static void emit_elementwise(Cg *c, const Node *n) {
 static LLVMValueRef mm_load_a(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef m, LLVMValueRef k, int64_t M,
                               int64_t K) {
   const Node *a = n->in[0];
-  if (c->home[a->id] == CG_VIEW) return cg_load(c, a->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, k, cg_i64(c, M)), m)));
+  if (c->home[a->id] == LAYOUT_VIEW) return cg_load(c, a->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, k, cg_i64(c, M)), m)));
   return cg_load(c, a, cg_iadd(c, a0, cg_iadd(c, cg_imul(c, m, cg_i64(c, K)), k)));
 }
 
@@ -461,7 +461,7 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
   LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
   LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
-  bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == CG_VIEW) && c->home[n->in[1]->id] >= 0;
+  bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == LAYOUT_VIEW) && c->home[n->in[1]->id] >= 0;
   /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left; a
    * small M that 4 divides takes 4-row blocks only (one copy of the tile
    * code, and its epilogue, instead of two: compile time of unrolled
@@ -1094,7 +1094,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
     if (c->home[i] >= 0 && !not_per_element(m)) cg_store(c, m, at, vals[i - F->first]);
   }
   for (int i = F->first; i < F->end && c->numerics_slot >= 0; i++)
-    if (c->home[i] == CG_IN_REGISTERS && !not_per_element(F->g->nodes[i]))
+    if (c->home[i] == LAYOUT_IN_REGISTERS && !not_per_element(F->g->nodes[i]))
       numerics_inline(c, F->g->nodes[i], vals[i - F->first]);
   const Node *last = F->g->nodes[F->end - 1];
   LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;
@@ -1246,10 +1246,10 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index
 
 static bool has_code(const Cg *c, const Node *n) {
   return n->op != OP_VAR && n->op != OP_ASSIGN && n->op != OP_UPDATE && !(n->op == OP_CONST && !n->roles) &&
-         c->home[n->id] != CG_VIEW;
+         c->home[n->id] != LAYOUT_VIEW;
 }
 
-bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
+bool cg_emit_kernel(Cg *c, const LayoutModel *cm, CgKernel k, const char *fn_name) {
   const Graph *g = k <= CG_EVALUATE ? cm->eval : cm->train;
   if (!g || (k == CG_EVALUATE && cm->loss_index < 0)) return false;
   c->g = g;
@@ -1287,7 +1287,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     const Node *n = g->nodes[i];
     if (!want[i] || !n->roles || c->home[i] < 0) continue;
     for (int t = 0; t < cm->n_tensors; t++) {
-      const CgTensor *ct = &cm->tensors[t];
+      const LayoutTensor *ct = &cm->tensors[t];
       bool is_slot = ((n->roles & ROLE_OUTPUT) && ct->role == NNCC_OUTPUT && !strcmp(ct->name, n->out_name)) ||
                      ((n->roles & ROLE_LOSS) && t == cm->loss_index);
       if (is_slot && ct->offset != c->home[i]) copy_values(c, c->home[i], ct->offset, &n->type);

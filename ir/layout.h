@@ -13,7 +13,7 @@
 #include "runtime/nncc.h"
 
 /* One tensor of the ABI table (nncc.h roles). */
-typedef struct CgTensor {
+typedef struct LayoutTensor {
   const char *name;
   int role;              /* NNCC_INPUT ... NNCC_LOSS */
   Type type;
@@ -23,21 +23,21 @@ typedef struct CgTensor {
   double init_arg[2];
   int64_t label_bound;   /* i32 inputs: [0, bound) */
   bool persistent;
-} CgTensor;
+} LayoutTensor;
 
 /* The home of a value that a fused kernel keeps in registers. */
-#define CG_IN_REGISTERS (-2)
+#define LAYOUT_IN_REGISTERS (-2)
 /* The home of a transpose of a matrix that only matmuls read, as their
  * left operand: they read its operand with the indices swapped. */
-#define CG_VIEW (-3)
+#define LAYOUT_VIEW (-3)
 
-typedef struct CgModel {
+typedef struct LayoutModel {
   const char *name;
   Graph *eval, *train;   /* train may be NULL (no loss) */
-  CgTensor *tensors;
+  LayoutTensor *tensors;
   int n_tensors;
   int64_t *home_eval;    /* byte offset of each eval node's value; -1 = constant,
-                            CG_IN_REGISTERS = not stored (fused) */
+                            LAYOUT_IN_REGISTERS = not stored (fused) */
   int64_t *home_train;
   int64_t slab_bytes;
   int64_t table_bytes;             /* the ABI tensors and gradients */
@@ -46,10 +46,10 @@ typedef struct CgModel {
   int loss_index, lr_index, step_index, total_steps_index;
   int64_t numerics_offset;         /* check_numerics: the int32 slot past the
                                       plan (rt_model_desc), or -1 */
-} CgModel;
+} LayoutModel;
 
 /* The tensor table and the memory plan of model `name`. */
-CgModel *ir_layout(Module *m, const char *name, Arena *a);
+LayoutModel *ir_layout(Module *m, const char *name, Arena *a);
 
 /* --emit=memory: the slab layout and the lifetime-based scratch plan of
  * every model (ir/layout.c). */
