@@ -12,7 +12,7 @@
  * A fused kernel (passes/fuse.c) is one function: see "fusion" below. */
 #include "codegen/cg.h"
 #include "codegen/emit_math.h"
-#include "passes/passes.h"
+#include "codegen/emit_prim.h"
 #include "runtime/runtime.h"
 
 #include <math.h>
@@ -21,21 +21,7 @@
 
 /* ---------------------------------------------------------- primitives */
 
-LLVMValueRef cg_i64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
 static LLVMValueRef ci32(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
-LLVMValueRef cg_f32(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
-
-LLVMValueRef cg_fmf(LLVMValueRef v) {
-  if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
-    LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract |
-                                LLVMFastMathAllowReciprocal | LLVMFastMathApproxFunc |
-                                LLVMFastMathNoSignedZeros);
-  return v;
-}
-LLVMValueRef cg_fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFAdd(c->b, a, b, "")); }
-LLVMValueRef cg_fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFSub(c->b, a, b, "")); }
-LLVMValueRef cg_fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFMul(c->b, a, b, "")); }
-LLVMValueRef cg_fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return cg_fmf(LLVMBuildFDiv(c->b, a, b, "")); }
 static LLVMValueRef fneg(Cg *c, LLVMValueRef a) { return cg_fmf(LLVMBuildFNeg(c->b, a, "")); }
 static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFCmp(c->b, p, a, b, "");
@@ -43,8 +29,6 @@ static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRe
 static LLVMValueRef sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(c->b, k, a, b, "");
 }
-LLVMValueRef cg_iadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
-LLVMValueRef cg_imul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
 
 static LLVMValueRef intrinsic1(Cg *c, const char *name, LLVMValueRef x) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -99,66 +83,6 @@ static LLVMValueRef emit_sigmoid(Cg *c, LLVMValueRef x) {
 static LLVMValueRef emit_tanh(Cg *c, LLVMValueRef x) {
   LLVMValueRef e = emit_exp(c, cg_fmul(c, x, cg_f32(c, 2)));
   return cg_fsub(c, cg_f32(c, 1), cg_fdiv(c, cg_f32(c, 2), cg_fadd(c, e, cg_f32(c, 1))));
-}
-
-/* --------------------------------------------------------------- memory */
-
-static LLVMTypeRef storage_type(Cg *c, DType t) { return t == DT_F32 ? c->f32 : t == DT_I32 ? c->i32 : c->i8; }
-static int64_t esize(DType t) { return t == DT_BOOL ? 1 : 4; }
-
-static LLVMValueRef ptr_at(Cg *c, int64_t base, DType t, LLVMValueRef idx) {
-  LLVMValueRef off = cg_iadd(c, cg_i64(c, base), cg_imul(c, idx, cg_i64(c, esize(t))));
-  return LLVMBuildGEP2(c->b, c->i8, c->slab, &off, 1, "");
-}
-
-/* A node's element as a value: f32 float, i32 i32, bool i1. */
-LLVMValueRef cg_load(Cg *c, const Node *n, LLVMValueRef idx) {
-  int64_t home = c->home[n->id];
-  DType t = n->type.dtype;
-  if (home < 0) {  /* a constant fill: an immediate */
-    NNCC_ASSERT(n->op == OP_CONST);
-    double v = n->attr[0].f;
-    return t == DT_F32 ? cg_f32(c, v) : t == DT_I32 ? ci32(c, (int64_t)v) : LLVMConstInt(c->i1, v != 0, 0);
-  }
-  LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t), ptr_at(c, home, t, idx), "");
-  if (t == DT_BOOL) v = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->i8, 0, 0), "");
-  return v;
-}
-
-static void store_at(Cg *c, int64_t home, DType t, LLVMValueRef idx, LLVMValueRef v) {
-  if (t == DT_BOOL) v = LLVMBuildZExt(c->b, v, c->i8, "");
-  LLVMBuildStore(c->b, v, ptr_at(c, home, t, idx));
-}
-
-void cg_store(Cg *c, const Node *n, LLVMValueRef idx, LLVMValueRef v) {
-  NNCC_ASSERT(c->home[n->id] >= 0);
-  store_at(c, c->home[n->id], n->type.dtype, idx, v);
-}
-
-/* ---------------------------------------------------------------- loops */
-
-/* for (iv = 0; iv < n; iv++), n >= 1, rotated: returns iv */
-LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n) {
-  NNCC_ASSERT(n >= 1);
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
-  l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
-  l->n = n;
-  LLVMBuildBr(c->b, l->body);
-  LLVMPositionBuilderAtEnd(c->b, l->body);
-  l->iv = LLVMBuildPhi(c->b, c->i64, "i");
-  LLVMValueRef zero = cg_i64(c, 0);
-  LLVMAddIncoming(l->iv, &zero, &pre, 1);
-  return l->iv;
-}
-
-void cg_loop_end(Cg *c, CgLoop *l) {
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-  LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, cg_i64(c, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, cg_i64(c, l->n), "");
-  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
-  LLVMBuildCondBr(c->b, more, l->body, exit);
-  LLVMAddIncoming(l->iv, &next, &latch, 1);
-  LLVMPositionBuilderAtEnd(c->b, exit);
 }
 
 /* A loop nest over dims[0..rank); idx[d] is each loop's variable. */
@@ -338,12 +262,12 @@ static void emit_elementwise(Cg *c, const Node *n) {
 /* C[rows, cols] = A B over a region of one matrix product, i-k-j: the
  * inner loop runs along a row of B and of C, contiguous, so it
  * vectorizes. The edges of the blocked kernel, and small products. */
-/* A[m, k] of matmul n; through a transpose view (layout.c) the element
+/* A[m, k] of matmul n; through a transpose view (ir/layout.c) the element
  * x[k, m] of the transpose's operand */
 static LLVMValueRef mm_load_a(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef m, LLVMValueRef k, int64_t M,
                               int64_t K) {
   const Node *a = n->in[0];
-  if (c->home[a->id] == CG_VIEW) return cg_load(c, a->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, k, cg_i64(c, M)), m)));
+  if (c->home[a->id] == LAYOUT_VIEW) return cg_load(c, a->in[0], cg_iadd(c, a0, cg_iadd(c, cg_imul(c, k, cg_i64(c, M)), m)));
   return cg_load(c, a, cg_iadd(c, a0, cg_iadd(c, cg_imul(c, m, cg_i64(c, K)), k)));
 }
 
@@ -373,7 +297,7 @@ static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0
 #define MM_KC_BYTES 16384       /* a k block's panel of B (L1) */
 
 static LLVMValueRef vec_ptr(Cg *c, const Node *n, LLVMValueRef idx) {
-  return ptr_at(c, c->home[n->id], DT_F32, idx);
+  return cg_ptr_at(c, c->home[n->id], DT_F32, idx);
 }
 
 static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int batch_rank, LLVMValueRef row0,
@@ -537,7 +461,7 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
   LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
   LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
-  bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == CG_VIEW) && c->home[n->in[1]->id] >= 0;
+  bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == LAYOUT_VIEW) && c->home[n->in[1]->id] >= 0;
   /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left; a
    * small M that 4 divides takes 4-row blocks only (one copy of the tile
    * code, and its epilogue, instead of two: compile time of unrolled
@@ -1049,7 +973,7 @@ static void numerics_scan(Cg *c, const Node *n) {
   LLVMTypeRef ft = LLVMFunctionType(c->void_t, args, 4, 0);
   LLVMValueRef f = LLVMGetNamedFunction(c->mod, "rt_check_finite");
   if (!f) f = LLVMAddFunction(c->mod, "rt_check_finite", ft);
-  LLVMValueRef a[4] = {ptr_at(c, c->home[n->id], DT_F32, cg_i64(c, 0)), cg_i64(c, type_numel(&n->type)),
+  LLVMValueRef a[4] = {cg_ptr_at(c, c->home[n->id], DT_F32, cg_i64(c, 0)), cg_i64(c, type_numel(&n->type)),
                        ci32(c, c->numerics_base + n->id), numerics_slot_ptr(c)};
   LLVMBuildCall2(c->b, ft, f, a, 4, "");
 }
@@ -1170,7 +1094,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
     if (c->home[i] >= 0 && !not_per_element(m)) cg_store(c, m, at, vals[i - F->first]);
   }
   for (int i = F->first; i < F->end && c->numerics_slot >= 0; i++)
-    if (c->home[i] == CG_IN_REGISTERS && !not_per_element(F->g->nodes[i]))
+    if (c->home[i] == LAYOUT_IN_REGISTERS && !not_per_element(F->g->nodes[i]))
       numerics_inline(c, F->g->nodes[i], vals[i - F->first]);
   const Node *last = F->g->nodes[F->end - 1];
   LLVMValueRef folded = F->kind == KERNEL_REDUCE ? vals[last->in[0]->id - F->first] : NULL;
@@ -1179,7 +1103,7 @@ static LLVMValueRef fused_body(Cg *c, const Fused *F, LLVMValueRef *idx, LLVMVal
   return folded;
 }
 
-void cg_fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
+static void fused_at(Cg *c, const Fused *F, LLVMValueRef *idx) { fused_body(c, F, idx, NULL); }
 
 /* The epilogue over rows [row0, row0 + rows) and columns [col0, col0 +
  * cols) of one matrix of a matmul kernel (batch_idx: the matrix). */
@@ -1204,7 +1128,8 @@ static void emit_fused(Cg *c, int first, int end) {
   if (F.kind == KERNEL_MATMUL) {
     emit_matmul(c, head, &F);
   } else if (F.kind == KERNEL_CONV) {
-    cg_emit_conv_fused(c, head, &F);
+    CgEpilogue e = {&F, fused_at};
+    cg_emit_conv_fused(c, head, &e);
   } else if (F.kind == KERNEL_SOFTMAX) {
     emit_axis_op(c, head, &F);
   } else if (F.kind == KERNEL_REDUCE) {
@@ -1264,15 +1189,15 @@ static bool emit_node(Cg *c, const Node *n) {
 static void copy_values(Cg *c, int64_t from, int64_t to, const Type *t) {
   CgLoop l;
   LLVMValueRef i = cg_loop_begin(c, &l, type_numel(t));
-  LLVMValueRef v = LLVMBuildLoad2(c->b, storage_type(c, t->dtype), ptr_at(c, from, t->dtype, i), "");
-  LLVMBuildStore(c->b, v, ptr_at(c, to, t->dtype, i));
+  LLVMValueRef v = LLVMBuildLoad2(c->b, cg_storage_type(c, t->dtype), cg_ptr_at(c, from, t->dtype, i), "");
+  LLVMBuildStore(c->b, v, cg_ptr_at(c, to, t->dtype, i));
   cg_loop_end(c, &l);
 }
 
-/* The nodes a kernel runs: what its roots need (passes.h, one rule for
+/* The nodes a kernel runs: what its roots need (ir_entry_masks, one rule for
  * codegen and the fuse pass). */
 static char *kernel_nodes(const Graph *g, CgKernel k) {
-  unsigned *entries = pass_entry_masks(g);
+  unsigned *entries = ir_entry_masks(g);
   char *want = nncc_calloc((size_t)g->n_nodes + 1, 1);
   for (int i = 0; i < g->n_nodes; i++) want[i] = (entries[i] >> k) & 1;
   nncc_free(entries);
@@ -1321,10 +1246,10 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index
 
 static bool has_code(const Cg *c, const Node *n) {
   return n->op != OP_VAR && n->op != OP_ASSIGN && n->op != OP_UPDATE && !(n->op == OP_CONST && !n->roles) &&
-         c->home[n->id] != CG_VIEW;
+         c->home[n->id] != LAYOUT_VIEW;
 }
 
-bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
+bool cg_emit_kernel(Cg *c, const LayoutModel *cm, CgKernel k, const char *fn_name) {
   const Graph *g = k <= CG_EVALUATE ? cm->eval : cm->train;
   if (!g || (k == CG_EVALUATE && cm->loss_index < 0)) return false;
   c->g = g;
@@ -1362,7 +1287,7 @@ bool cg_emit_kernel(Cg *c, const CgModel *cm, CgKernel k, const char *fn_name) {
     const Node *n = g->nodes[i];
     if (!want[i] || !n->roles || c->home[i] < 0) continue;
     for (int t = 0; t < cm->n_tensors; t++) {
-      const CgTensor *ct = &cm->tensors[t];
+      const LayoutTensor *ct = &cm->tensors[t];
       bool is_slot = ((n->roles & ROLE_OUTPUT) && ct->role == NNCC_OUTPUT && !strcmp(ct->name, n->out_name)) ||
                      ((n->roles & ROLE_LOSS) && t == cm->loss_index);
       if (is_slot && ct->offset != c->home[i]) copy_values(c, c->home[i], ct->offset, &n->type);

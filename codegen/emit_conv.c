@@ -1,6 +1,6 @@
 /* emit_conv.c - LLVM IR loop nests for convolution and pooling (NCHW,
  * weights [Cout, Cin, kh, kw]) and their gradients; called by emit.c's
- * emit_node. The semantics are codegen/interp.c's, op for op: zero
+ * emit_node. The semantics are eval/interp.c's, op for op: zero
  * padding for conv2d, no padding and floor mode for pooling, max pooling
  * routes to the first maximum of each window in row-major order (a NaN
  * wins, as max_pool2d propagates it).
@@ -24,14 +24,15 @@
  * Max pooling with kernel == stride likewise has a vectorized nest that
  * writes its gradient in one pass ("non-overlapping max pooling"). */
 #include "codegen/cg.h"
+#include "codegen/emit_prim.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------- primitives */
-/* The shared emission helpers (cg_load, cg_loop_begin, ...) are emit.c's,
- * declared in cg.h; the ones below are only the convolutions'. */
+/* The shared emission helpers (cg_load, cg_loop_begin, ...) are emit_prim.c's,
+ * declared in emit_prim.h; the ones below are only the convolutions'. */
 
 /* a * k + b, with k and b constants (k == 0 or b == 0 folded) */
 static LLVMValueRef affine(Cg *c, LLVMValueRef a, int64_t k, int64_t b) {
@@ -449,16 +450,16 @@ static void direct_block(Cg *c, const Direct *k, LLVMValueRef n, LLVMValueRef ro
 
 /* A fused conv2d kernel's epilogue over output row `row` of image n, all
  * channels and columns: the row was just computed and is in L1. */
-static void fused_row(Cg *c, const Fused *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW) {
+static void fused_row(Cg *c, const CgEpilogue *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW) {
   CgLoop ld, lj;
   LLVMValueRef idx[4] = {n, cg_loop_begin(c, &ld, D), row, NULL};
   idx[3] = cg_loop_begin(c, &lj, DW);
-  cg_fused_at(c, F, idx);
+  F->at(c, F->F, idx);
   cg_loop_end(c, &lj);
   cg_loop_end(c, &ld);
 }
 
-static void emit_direct(Cg *c, const Direct *k, const Fused *F) {
+static void emit_direct(Cg *c, const Direct *k, const CgEpilogue *F) {
   int64_t JV = (k->DW + VW - 1) / VW;
   CgLoop ln, lr, lb;
   LLVMValueRef n = cg_loop_begin(c, &ln, k->N);
@@ -478,7 +479,7 @@ static void emit_direct(Cg *c, const Direct *k, const Fused *F) {
   cg_loop_end(c, &ln);
 }
 
-static bool fast_conv2d(Cg *c, const Node *node, const Fused *F) {
+static bool fast_conv2d(Cg *c, const Node *node, const CgEpilogue *F) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
   if (k.sw != 1 || !stored(c, x) || !stored(c, w) || k.KW > 16) return false;
@@ -857,7 +858,7 @@ bool cg_emit_conv(Cg *c, const Node *n) {
   return false;
 }
 
-void cg_emit_conv_fused(Cg *c, const Node *n, const Fused *F) {
+void cg_emit_conv_fused(Cg *c, const Node *n, const CgEpilogue *F) {
   if (fast_conv2d(c, n, F)) return;
   emit_conv2d(c, n);  /* the general nest, then the epilogue over every row */
   const Type *t = &n->type;

@@ -4,7 +4,7 @@
 #ifndef NNCC_CODEGEN_EMIT_MATH_H
 #define NNCC_CODEGEN_EMIT_MATH_H
 
-#include "codegen/cg.h"
+#include "codegen/emit_prim.h"
 
 /* Cephes logf, 1.6 ulp; log(0) = -inf, log(x < 0) = NaN, log(+inf) =
  * +inf, denormal x as accurate as normal x. */

@@ -78,7 +78,7 @@ static void cg_init_types(Cg *c, LLVMContextRef ctx) {
 
 /* A compiled model: its layout, descriptor and ABI table (host memory). */
 typedef struct JitModel {
-  CgModel *cm;
+  LayoutModel *cm;
   nncc_tensor_info *infos;
   rt_tensor_desc *tensors;
   rt_model_desc desc;
@@ -98,7 +98,7 @@ struct CgJit {
  * evaluation graph, then the training graph's after it). A training node
  * is backward when neither the loss, an output nor a running statistic
  * depends on it: autodiff and the optimizer made it. */
-static rt_node_desc *numerics_nodes(const CgModel *cm, Arena *a, int *n_out) {
+static rt_node_desc *numerics_nodes(const LayoutModel *cm, Arena *a, int *n_out) {
   const Graph *gs[2] = {cm->eval, cm->train};
   int n = cm->eval->n_nodes + (cm->train ? cm->train->n_nodes : 0), at = 0;
   rt_node_desc *t = ARENA_ARRAY(a, rt_node_desc, n + 1);
@@ -121,7 +121,7 @@ static rt_node_desc *numerics_nodes(const CgModel *cm, Arena *a, int *n_out) {
 }
 
 static void fill_desc(JitModel *jm, const CgOptions *o, Arena *a) {
-  CgModel *cm = jm->cm;
+  LayoutModel *cm = jm->cm;
   cm->numerics_offset = -1;
   if (o && o->check_numerics) {  /* one int32 past the plan */
     cm->numerics_offset = (cm->slab_bytes + 63) / 64 * 64;
@@ -130,7 +130,7 @@ static void fill_desc(JitModel *jm, const CgOptions *o, Arena *a) {
   jm->infos = ARENA_ARRAY(a, nncc_tensor_info, cm->n_tensors + 1);
   jm->tensors = ARENA_ARRAY(a, rt_tensor_desc, cm->n_tensors + 1);
   for (int i = 0; i < cm->n_tensors; i++) {
-    const CgTensor *t = &cm->tensors[i];
+    const LayoutTensor *t = &cm->tensors[i];
     int64_t *shape = ARENA_ARRAY(a, int64_t, t->type.rank + 1);
     memcpy(shape, t->type.dim, sizeof(int64_t) * (size_t)t->type.rank);
     jm->infos[i] = (nncc_tensor_info){t->name, t->role, t->type.dtype == DT_I32 ? NNCC_I32 : NNCC_F32,
@@ -454,7 +454,7 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &j->models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &j->arena);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &j->arena);
     fill_desc(jm, o, &j->arena);
     jm->create_name = arena_printf(&j->arena, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++)
@@ -553,7 +553,7 @@ char *cg_emit_text(Module *m, const CgOptions *o, CgText kind, char *err, size_t
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &a);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &a);
     fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "%s_create", jm->cm->name);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "%s_%s", jm->cm->name, kernel_names[q]);
@@ -684,7 +684,7 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
     JitModel *jm = &models[k];
-    jm->cm = cg_layout(m, m->graphs[i]->model, &a);
+    jm->cm = ir_layout(m, m->graphs[i]->model, &a);
     fill_desc(jm, o, &a);
     jm->create_name = arena_printf(&a, "nncc_%d_create", k);
     for (int q = 0; q < CG_N_KERNELS; q++) jm->kernel_name[q] = arena_printf(&a, "nncc_%d_%s", k, kernel_names[q]);

@@ -394,6 +394,23 @@ bool ir_kernel_row_loss(const Node *anchor, const Node *n);
  * kernels. Scratch: nncc_free it. */
 bool *ir_kernel_stores(const Graph *g);
 
+/* ------------------------------------------------------------ analyses */
+
+/* ir/analysis.c: facts about a graph that fusion, the memory plan,
+ * codegen and gradcheck all need. */
+/* The ABI entries that compute each node of g (the nodes their roots -
+ * outputs; loss and gradients; assign; update - need), limited to the
+ * entries g serves: forward and evaluate run an evaluation graph,
+ * backward and train_step a training graph. Scratch (nncc_free), one per node. */
+enum { ENTRY_FORWARD = 1, ENTRY_EVALUATE = 2, ENTRY_BACKWARD = 4, ENTRY_TRAIN_STEP = 8 };
+unsigned *ir_entry_masks(const Graph *g);
+
+/* The values an i32 input may take, [0, bound): the class count of a loss
+ * it labels, the depth of a one_hot, the rows of a gather it indexes -
+ * the smallest, through any reshape, slice or transpose on the way; 0
+ * when nothing bounds it. */
+int64_t ir_label_bound(const Graph *g, const Node *input);
+
 /* ------------------------------------------------- printer and reader */
 
 /* The text form, read back by ir_read:

@@ -1,6 +1,6 @@
 /* scalar.c - what every elementwise op computes on one element: the one
  * statement of each op's arithmetic, shared by constant folding
- * (passes/simplify.c) and the reference evaluator (codegen/interp.c).
+ * (passes/simplify.c) and the reference evaluator (eval/interp.c).
  * Generated code (codegen/emit.c) computes the same in f32; where LLVM
  * has no exact counterpart the NaN rules below are the ones it follows.
  *

@@ -57,31 +57,3 @@ bool pass_check_reach(Graph *g, Diag *d) {
   return true;
 }
 
-/* The bound of an i32 input's values (see passes.h). */
-int64_t pass_label_bound(const Graph *g, const Node *input) {
-  int64_t bound = INT64_MAX;
-  char *derived = nncc_calloc((size_t)g->n_nodes, 1);
-  derived[input->id] = 1;
-  for (int i = input->id + 1; i < g->n_nodes; i++) {
-    const Node *n = g->nodes[i];
-    for (int k = 0; k < n->n_in; k++) {
-      if (!derived[n->in[k]->id]) continue;
-      switch (n->op) {
-      case OP_RESHAPE: case OP_SLICE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_CONCAT:
-        derived[i] = 1;
-        break;
-      case OP_CROSS_ENTROPY: case OP_NLL: {
-        int64_t c = n->in[0]->type.dim[n->in[0]->type.rank - 1];
-        if (k == 1 && c < bound) bound = c;
-        break;
-      }
-      case OP_ONE_HOT: if (n->attr[0].i < bound) bound = n->attr[0].i; break;
-      case OP_GATHER: if (k == 1 && n->in[0]->type.dim[0] < bound) bound = n->in[0]->type.dim[0]; break;
-      default: break;
-      }
-    }
-  }
-  nncc_free(derived);
-  return bound == INT64_MAX ? 0 : bound;
-}
-

@@ -47,7 +47,7 @@ typedef struct Cluster {
 typedef struct Fuser {
   Graph *g;
   Diag *d;
-  unsigned *entries;   /* per node: pass_entry_masks */
+  unsigned *entries;   /* per node: ir_entry_masks */
   int *cl;             /* per node: cluster, or -1 */
   Cluster *cls;
   int n_cls, cap_cls;
@@ -56,24 +56,6 @@ typedef struct Fuser {
   int *stack;
   int cap_stack;
 } Fuser;
-
-unsigned *pass_entry_masks(const Graph *g) {
-  unsigned *m = nncc_calloc((size_t)g->n_nodes + 1, sizeof *m);
-  unsigned all = ENTRY_FORWARD | ENTRY_EVALUATE | ENTRY_BACKWARD | ENTRY_TRAIN_STEP;
-  for (int i = g->n_nodes - 1; i >= 0; i--) {
-    const Node *n = g->nodes[i];
-    if (n->roles & ROLE_OUTPUT) m[i] |= all;
-    if (n->roles & (ROLE_LOSS | ROLE_GRAD)) m[i] |= all & ~ENTRY_FORWARD;
-    if (n->op == OP_ASSIGN) m[i] |= ENTRY_BACKWARD | ENTRY_TRAIN_STEP;
-    if (n->op == OP_UPDATE) m[i] |= ENTRY_TRAIN_STEP;
-    for (int k = 0; k < n->n_in; k++) m[n->in[k]->id] |= m[i];
-  }
-  /* an evaluation graph serves forward and evaluate, a training graph
-   * backward and train_step */
-  unsigned runs = g->training ? ENTRY_BACKWARD | ENTRY_TRAIN_STEP : ENTRY_FORWARD | ENTRY_EVALUATE;
-  for (int i = 0; i < g->n_nodes; i++) m[i] &= runs;
-  return m;
-}
 
 static void *grow(void *p, int *cap, int need, size_t elem) {
   if (need <= *cap) return p;
@@ -526,7 +508,7 @@ static bool schedule(Fuser *F) {
 bool pass_fuse(Graph *g, Diag *d) {
   int n = g->n_nodes;
   Fuser F = {.g = g, .d = d};
-  F.entries = pass_entry_masks(g);
+  F.entries = ir_entry_masks(g);
   F.cl = nncc_malloc(sizeof(int) * (size_t)(n + 1));
   F.node_seen = nncc_calloc((size_t)n + 1, sizeof(int));
   F.cl_seen = nncc_calloc((size_t)n + 1, sizeof(int));

@@ -49,18 +49,6 @@ bool pass_check_reach(Graph *g, Diag *d);   /* warn: param cannot reach the loss
 bool pass_dce(Graph *g, Diag *d);           /* drop values nothing needs */
 bool pass_fuse(Graph *g, Diag *d);          /* group nodes into fused kernels; reschedule */
 
-/* The ABI entries that compute each node of g (the nodes their roots -
- * outputs; loss and gradients; assign; update - need), limited to the
- * entries g serves: forward and evaluate run an evaluation graph,
- * backward and train_step a training graph. Scratch (nncc_free), one per node. */
-enum { ENTRY_FORWARD = 1, ENTRY_EVALUATE = 2, ENTRY_BACKWARD = 4, ENTRY_TRAIN_STEP = 8 };
-unsigned *pass_entry_masks(const Graph *g);
-
-/* The values an i32 input may take, [0, bound): the class count of a loss
- * it labels, the depth of a one_hot, the rows of a gather it indexes -
- * the smallest, through any reshape, slice or transpose on the way; 0
- * when nothing bounds it. */
-int64_t pass_label_bound(const Graph *g, const Node *input);
 bool pass_fold(Graph *g, Diag *d);          /* constant folding */
 bool pass_algebra(Graph *g, Diag *d);       /* algebraic identities (x*1, neg(neg(x)), ...) */
 bool pass_cse(Graph *g, Diag *d);           /* merge equal ops on equal operands */

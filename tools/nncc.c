@@ -8,6 +8,8 @@
  * The driver owns the one arena of the compilation and the Diag; library
  * code never exits. */
 #include "codegen/codegen.h"
+#include "eval/eval.h"
+#include "ir/layout.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "tools/driver.h"
@@ -452,7 +454,7 @@ static int run_gradcheck(const Options *o, Module *m, Diag *d, const char *src, 
     }
     free(diagnostics);
   }
-  int rc = cg_gradcheck(g, &go);
+  int rc = eval_gradcheck(g, &go);
   nncc_jit_free(jit);
   return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_COMPILE : EXIT_RUNTIME;
 }
@@ -544,7 +546,7 @@ static bool emit_dot(EmitCtx *c) {
 
 static bool emit_memory(EmitCtx *c) {
   FILE *out = stage_output(c);
-  if (out) cg_print_memory(out, c->m);
+  if (out) ir_print_memory(out, c->m);
   return out != NULL;
 }
 

@@ -1,5 +1,5 @@
 /* test_jit.c - JIT-compiled models against the reference evaluator
- * (codegen/interp.c), for every op, forward, backward and the update.
+ * (eval/interp.c), for every op, forward, backward and the update.
  *
  * Each case is .nn source run through the whole pass pipeline and the JIT
  * (cg_jit_new); an Interp on the same graphs, rounding every node to f32,
@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "passes/passes.h"
 #include "runtime/model.h"
 #include "runtime/runtime.h"

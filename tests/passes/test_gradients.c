@@ -3,7 +3,7 @@
  * Each case is a tiny model whose differentiable operands are params; its
  * loss is sum(op(...) * probe), with probe a random input, so that no op
  * is checked through a degenerate loss (sum(softmax(x)) is constant). The
- * reference evaluator runs in float64 and cg_gradcheck compares every
+ * reference evaluator runs in float64 and eval_gradcheck compares every
  * param gradient of ad_backward with central differences (per-op eps and
  * tolerance). Elementwise and reduction ops also run over random shapes
  * with broadcasting and size-1 dimensions. Then: a wrong rule must be
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
 #include "testutil.h"
@@ -51,7 +51,7 @@ static int gradcheck_src(const char *src, double eps, double rtol, bool hvp, cha
   FILE *out = open_memstream(&buf, &len);
   GradcheckOptions o = {.seed = 11, .eps = eps, .rtol = rtol, .atol = 1e-9, .hvp = hvp, .out = out,
                         .path = "test.nn"};
-  int rc = cg_gradcheck(g, &o);
+  int rc = eval_gradcheck(g, &o);
   fclose(out);
   if (report) *report = buf;
   else free(buf);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "passes/passes.h"
 #include "testutil.h"
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "passes/passes.h"
 #include "testutil.h"
 #include "tools/libnncc.h"
@@ -334,7 +335,7 @@ static const char *const tanh_src =
     "  loss cross_entropy(logits, y)\n"
     "}\n";
 
-/* cg_gradcheck of tanh_src's compiled model; the rule of `broken` is
+/* eval_gradcheck of tanh_src's compiled model; the rule of `broken` is
  * wrong while the JIT compiles and, with broken_reference, while the
  * reference differentiates too. */
 static int gradcheck_jit(int broken, bool broken_reference, char **report) {
@@ -361,7 +362,7 @@ static int gradcheck_jit(int broken, bool broken_reference, char **report) {
   FILE *out = open_memstream(report, &len);
   GradcheckOptions o = {.seed = 5, .eps = 1e-6, .rtol = 1e-5, .atol = 1e-8, .out = out, .path = "test.nn",
                         .jit = nncc_jit_model(j, "t"), .jit_rtol = 1e-2, .jit_atol = 1e-5};
-  int rc = cg_gradcheck(g, &o);
+  int rc = eval_gradcheck(g, &o);
   fclose(out);
   ad_test_broken_op = -1;
   nncc_jit_free(j);

@@ -10,8 +10,7 @@
  * Intermediates share scratch by lifetime (plan_graph); values a fused
  * kernel keeps in registers, transposes its matmuls read through, and
  * new states written in place take no block. */
-#include "codegen/cg.h"
-#include "passes/passes.h"
+#include "ir/layout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +22,13 @@ static int64_t align_up(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
 static int64_t elem_size(DType t) { return t == DT_BOOL ? 1 : 4; }
 static int64_t byte_size(const Type *t) { return type_numel(t) * elem_size(t->dtype); }
 
-static int find_tensor(const CgModel *cm, const char *name, int role) {
+static int find_tensor(const LayoutModel *cm, const char *name, int role) {
   for (int i = 0; i < cm->n_tensors; i++)
     if (cm->tensors[i].role == role && !strcmp(cm->tensors[i].name, name)) return i;
   return -1;
 }
 
-static int find_var_tensor(const CgModel *cm, const char *name) {
+static int find_var_tensor(const LayoutModel *cm, const char *name) {
   for (int i = 0; i < cm->n_tensors; i++)
     if ((cm->tensors[i].role == NNCC_INPUT || cm->tensors[i].role == NNCC_PARAM ||
          cm->tensors[i].role == NNCC_STATE) && !strcmp(cm->tensors[i].name, name))
@@ -37,22 +36,22 @@ static int find_var_tensor(const CgModel *cm, const char *name) {
   return -1;
 }
 
-static CgTensor *add_tensor(CgModel *cm, Arena *a, int cap_hint) {
+static LayoutTensor *add_tensor(LayoutModel *cm, Arena *a, int cap_hint) {
   (void)cap_hint;
-  CgTensor *t = arena_realloc(a, cm->tensors, sizeof(CgTensor) * (size_t)cm->n_tensors,
-                              sizeof(CgTensor) * (size_t)(cm->n_tensors + 1));
+  LayoutTensor *t = arena_realloc(a, cm->tensors, sizeof(LayoutTensor) * (size_t)cm->n_tensors,
+                              sizeof(LayoutTensor) * (size_t)(cm->n_tensors + 1));
   cm->tensors = t;
-  CgTensor *x = &t[cm->n_tensors++];
+  LayoutTensor *x = &t[cm->n_tensors++];
   memset(x, 0, sizeof *x);
   x->grad_offset = -1;
   return x;
 }
 
-static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
+static void add_vars(LayoutModel *cm, Arena *a, const Graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
     if (n->op != OP_VAR || find_var_tensor(cm, n->name) >= 0) continue;
-    CgTensor *t = add_tensor(cm, a, 0);
+    LayoutTensor *t = add_tensor(cm, a, 0);
     t->name = n->name;
     t->role = n->roles & ROLE_INPUT ? NNCC_INPUT : n->roles & ROLE_PARAM ? NNCC_PARAM : NNCC_STATE;
     t->type = n->type;
@@ -61,7 +60,7 @@ static void add_vars(CgModel *cm, Arena *a, const Graph *g) {
     t->init_arg[1] = n->init_arg[1];
     t->persistent = t->role != NNCC_INPUT;
     if (t->role == NNCC_INPUT && n->type.dtype == DT_I32) {
-      int64_t b = pass_label_bound(g, n);
+      int64_t b = ir_label_bound(g, n);
       t->label_bound = b;
     }
   }
@@ -152,7 +151,7 @@ typedef struct FreeBlock {
  * reused, best fit, by a later value. Kernels run subsets of the nodes in
  * the same order, so one plan serves all of a graph's kernels. Returns
  * the scratch bytes used; *naive gets what one block per value would. */
-static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t scratch_base, int64_t *naive) {
+static int64_t plan_graph(LayoutModel *cm, const Graph *g, int64_t *home, int64_t scratch_base, int64_t *naive) {
   int count = g->n_nodes;
   int *last = nncc_malloc(sizeof(int) * (size_t)(count + 1));
   /* a fused kernel runs as one loop: what it reads lives to its end */
@@ -214,11 +213,11 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
       continue;
     }
     if (view[i]) {  /* read through by its matmuls */
-      home[i] = CG_VIEW;
+      home[i] = LAYOUT_VIEW;
       continue;
     }
     if (n->kernel && !stored[i]) {  /* lives in registers inside its kernel */
-      home[i] = CG_IN_REGISTERS;
+      home[i] = LAYOUT_IN_REGISTERS;
       continue;
     }
     int64_t size = align_up(byte_size(&n->type)), best = -1;
@@ -257,8 +256,8 @@ static int64_t plan_graph(CgModel *cm, const Graph *g, int64_t *home, int64_t sc
   return top - scratch_base;
 }
 
-CgModel *cg_layout(Module *m, const char *name, Arena *a) {
-  CgModel *cm = ARENA_NEW(a, CgModel);
+LayoutModel *ir_layout(Module *m, const char *name, Arena *a) {
+  LayoutModel *cm = ARENA_NEW(a, LayoutModel);
   cm->name = name;
   cm->loss_index = cm->lr_index = cm->step_index = cm->total_steps_index = -1;
   for (int i = 0; i < m->n_graphs; i++) {
@@ -277,14 +276,14 @@ CgModel *cg_layout(Module *m, const char *name, Arena *a) {
     for (int i = 0; i < cm->eval->n_nodes; i++) {
       const Node *n = cm->eval->nodes[i];
       if (!(n->roles & ROLE_OUTPUT) || n->out_index != k) continue;
-      CgTensor *t = add_tensor(cm, a, 0);
+      LayoutTensor *t = add_tensor(cm, a, 0);
       t->name = n->out_name;
       t->role = NNCC_OUTPUT;
       t->type = n->type;
     }
   for (int i = 0; i < cm->eval->n_nodes; i++)
     if (cm->eval->nodes[i]->roles & ROLE_LOSS) {
-      CgTensor *t = add_tensor(cm, a, 0);
+      LayoutTensor *t = add_tensor(cm, a, 0);
       t->name = "loss";
       t->role = NNCC_LOSS;
       t->type = cm->eval->nodes[i]->type;
@@ -333,8 +332,8 @@ static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int
   int64_t regs = 0, regs_bytes = 0, views = 0, in_place = 0, in_place_bytes = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     const Node *n = g->nodes[i];
-    if (home[i] == CG_IN_REGISTERS) regs++, regs_bytes += byte_size(&n->type);
-    if (home[i] == CG_VIEW) views++;
+    if (home[i] == LAYOUT_IN_REGISTERS) regs++, regs_bytes += byte_size(&n->type);
+    if (home[i] == LAYOUT_VIEW) views++;
     if (home[i] >= 0 && home[i] < table_bytes && n->op != OP_VAR && !n->roles)
       in_place++, in_place_bytes += byte_size(&n->type);
   }
@@ -351,11 +350,11 @@ static void print_graph_plan(FILE *out, const Graph *g, const int64_t *home, int
   }
 }
 
-bool cg_print_memory(FILE *out, Module *m) {
+bool ir_print_memory(FILE *out, Module *m) {
   Arena a = {0};
   for (int i = 0; i < m->n_graphs; i++) {
     if (m->graphs[i]->training) continue;
-    CgModel *cm = cg_layout(m, m->graphs[i]->model, &a);
+    LayoutModel *cm = ir_layout(m, m->graphs[i]->model, &a);
     if (!cm) continue;
     fprintf(out, "# memory plan of model %s: one slab of %lld bytes, blocks aligned to %d\n", cm->name,
             (long long)cm->slab_bytes, ALIGN);
@@ -363,7 +362,7 @@ bool cg_print_memory(FILE *out, Module *m) {
             "offset", "bytes");
     static const char *const roles[] = {"?", "input", "param", "state", "output", "loss"};
     for (int t = 0; t < cm->n_tensors; t++) {
-      const CgTensor *ct = &cm->tensors[t];
+      const LayoutTensor *ct = &cm->tensors[t];
       char ts[TYPE_STR_MAX];
       fprintf(out, "  %10lld  %10lld  %s (%s %s)\n", (long long)ct->offset, (long long)byte_size(&ct->type), ct->name,
               roles[ct->role], type_str(&ct->type, ts, sizeof ts));

@@ -18,7 +18,7 @@
  * base point (hold_stop_gradients): autodiff treats it as a constant, so
  * differences that saw through it would compare unlike things, and every
  * model using it would fail with the blame on an innocent consumer. */
-#include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
 
@@ -64,7 +64,7 @@ static void random_inputs(Check *c) {
     Node *v = c->g->nodes[i];
     if (v->op != OP_VAR || !(v->roles & ROLE_INPUT)) continue;
     double *x = interp_var(c->in, v);
-    int64_t n = type_numel(&v->type), bound = v->type.dtype == DT_I32 ? pass_label_bound(c->g, v) : 0;
+    int64_t n = type_numel(&v->type), bound = v->type.dtype == DT_I32 ? ir_label_bound(c->g, v) : 0;
     if (bound == 0) bound = 2;  /* nothing bounds it: small values */
     uint64_t stream = rt_stream_of(v->name) ^ 0x5bd1e995u;
     for (int64_t k = 0; k < n; k++)
@@ -396,7 +396,7 @@ out:
   return rc;
 }
 
-int cg_gradcheck(Graph *g, const GradcheckOptions *o) {
+int eval_gradcheck(Graph *g, const GradcheckOptions *o) {
   Check c = {.g = g, .o = o};
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i]->roles & ROLE_LOSS) c.loss = g->nodes[i];

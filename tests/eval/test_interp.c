@@ -1,4 +1,4 @@
-/* test_interp.c - the reference evaluator (codegen/interp.c): each test
+/* test_interp.c - the reference evaluator (eval/interp.c): each test
  * builds a small graph node by node (or from .nn source), runs it, and
  * compares values with a hand computation or with plain loops written
  * independently here. The transposed ops (conv and pooling gradients,
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "runtime/runtime.h"
 #include "testutil.h"
 

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/codegen.h"
+#include "eval/eval.h"
 #include "runtime/runtime.h"
 
 /* ir's InitKind and the runtime's rt_init_kind are one list
