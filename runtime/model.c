@@ -443,34 +443,30 @@ int rt_model_load_weights(nncc_model *m, const char *path, int *n_loaded) {
     return fail(m, RT_ERR_NOMEM, "%s: out of memory", path);
   }
   /* params must all be there; running statistics are taken when present;
-   * optimizer moments and train:* stay as create() made them */
-  int k = 0, loaded = 0;
-  for (int32_t i = 0; i < d->n_tensors; i++)
-    if (d->tensors[i].persistent) {
-      const nncc_tensor_info *info = &d->infos[i];
-      required[k] = info->role == NNCC_PARAM;
-      if (is_training_state(info)) t[k].name = NULL;  /* never read */
-      k++;
+   * optimizer moments and train:* stay as create() made them. The request
+   * keeps the persistent tensors' order: slot[w] is the tensor id of t[w]. */
+  int32_t *slot = malloc(sizeof *slot * ((size_t)n + 1));
+  int w = 0, loaded = 0;
+  for (int32_t i = 0, k = 0; slot && i < d->n_tensors; i++) {
+    if (!d->tensors[i].persistent) continue;
+    const nncc_tensor_info *info = &d->infos[i];
+    if (!is_training_state(info)) {
+      t[w] = t[k];
+      required[w] = info->role == NNCC_PARAM;
+      slot[w++] = i;
     }
-  /* drop the training states from the request */
-  int w = 0;
-  for (int r = 0; r < n; r++)
-    if (t[r].name) {
-      t[w] = t[r];
-      required[w] = required[r];
-      w++;
-    }
+    k++;
+  }
   char err[sizeof m->last_error] = "";
-  int rc = rt_st_load_some(path, t, w, required, found, err, sizeof err);
-  if (rc == 0)
-    for (int r = 0; r < w; r++) {
-      if (!found[r]) continue;
-      int32_t i = -1;
-      for (int32_t q = 0; q < d->n_tensors && i < 0; q++)
-        if (d->tensors[q].persistent && !strcmp(d->infos[q].name, t[r].name)) i = q;
-      memcpy(ptr_of(m, i), t[r].data, (size_t)d->tensors[i].nbytes);
+  int rc = 1;
+  if (slot) rc = rt_st_load_some(path, t, w, required, found, err, sizeof err);
+  else snprintf(err, sizeof err, "%s: out of memory", path);
+  for (int r = 0; rc == 0 && r < w; r++)
+    if (found[r]) {
+      memcpy(ptr_of(m, slot[r]), t[r].data, (size_t)d->tensors[slot[r]].nbytes);
       loaded++;
     }
+  free(slot);
   free(tmp);
   free(t);
   free(required);
