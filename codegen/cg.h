@@ -5,9 +5,15 @@
  *   - a model is one slab of memory; every tensor of the ABI table and
  *     every stored intermediate value lives at a fixed 64-byte aligned
  *     offset (values a fused kernel keeps in registers have none);
- *   - four kernels `void k(ptr slab)` (forward, evaluate, backward,
- *     train_step) run a subset of a graph's nodes, each node or fused
- *     kernel as a loop nest over static shapes, and never allocate;
+ *   - four kernels `void k(ptr slab, ptr pool)` (forward, evaluate,
+ *     backward, train_step) run a subset of a graph's nodes, each node or
+ *     fused kernel as a loop nest over static shapes, and never allocate;
+ *   - a node's function is `void f(ptr slab, i64 task)`; one whose
+ *     outermost loop was split (cg_parallel_loop_begin) into T > 1 tasks
+ *     is run as rt_parallel_for(pool, f, slab, T), each task doing a fixed
+ *     range of that loop. T comes from the shapes alone, never from the
+ *     thread count, and no element is computed by two tasks, so every
+ *     thread count gives the same bits (runtime/pool.h);
  *   - state writes (assign/update) and copies into ABI slots happen at the
  *     end of a kernel, so every read saw the old values - except a new
  *     state value that ir/layout.c lets its loop write in place, which is
@@ -30,8 +36,13 @@ typedef struct Cg {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
-  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t, kernel_t;
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t, kernel_t, task_fn_t;
   LLVMValueRef fn, slab;
+  /* in a node function: its task parameter, or NULL where its work may
+   * not be split (check_numerics: the inline checks share one slot);
+   * tasks: 0 until a parallel loop decides, then the task count */
+  LLVMValueRef task;
+  int64_t tasks;
   const Graph *g;
   const int64_t *home;
   /* one internal function per node, shared by the kernels of its graph:
@@ -40,6 +51,7 @@ typedef struct Cg {
    * backward/train_step share their code */
   const Graph *node_fns_graph;
   LLVMValueRef *node_fns;
+  int64_t *node_tasks;    /* each node function's task count */
   const char *prefix;     /* of node function names */
   int vw;                 /* floats per vector of the matmul tiles: 8 or 16 */
   int64_t numerics_slot;  /* check_numerics: the slot's offset, or -1 (off);

@@ -1204,8 +1204,10 @@ static char *kernel_nodes(const Graph *g, CgKernel k) {
   return want;
 }
 
+/* A kernel `void k(ptr slab, ptr pool)`, or (internal) a node function
+ * `void f(ptr slab, i64 task)`. */
 static LLVMValueRef new_function(Cg *c, const char *name, bool internal) {
-  LLVMValueRef fn = LLVMAddFunction(c->mod, name, c->kernel_t);
+  LLVMValueRef fn = LLVMAddFunction(c->mod, name, internal ? c->task_fn_t : c->kernel_t);
   LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
@@ -1218,9 +1220,12 @@ static LLVMValueRef new_function(Cg *c, const char *name, bool internal) {
 }
 
 /* The function computing node n, or the fused kernel that starts at n
- * and ends before node `end` (made on first use). */
-static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index) {
-  if (c->node_fns[n->id]) return c->node_fns[n->id];
+ * and ends before node `end` (made on first use), and its task count. */
+static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index, int64_t *tasks) {
+  if (c->node_fns[n->id]) {
+    *tasks = c->node_tasks[n->id];
+    return c->node_fns[n->id];
+  }
   char name[160];
   if (n->kernel)
     snprintf(name, sizeof name, "%s_g%d_k%d_%s_%d", c->prefix ? c->prefix : "nncc", graph_index, n->kernel,
@@ -1232,16 +1237,37 @@ static LLVMValueRef node_function(Cg *c, const Node *n, int end, int graph_index
   LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
   c->fn = new_function(c, name, true);
   c->slab = LLVMGetParam(c->fn, 0);
+  /* check_numerics' inline checks update one slot: not from two threads */
+  c->task = c->numerics_slot >= 0 ? NULL : LLVMGetParam(c->fn, 1);
+  c->tasks = 0;
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
   if (n->kernel) emit_fused(c, n->id, end);
   else if (!emit_node(c, n))  /* batch_norm, layer_norm, dropout: lowered before codegen */
     nncc_raise("internal error: no code generation for '%s' (an op the lower pass removes)", op_info(n->op)->name);
   LLVMBuildRetVoid(c->b);
   c->node_fns[n->id] = c->fn;
+  c->node_tasks[n->id] = c->tasks > 1 ? c->tasks : 1;
   c->fn = kernel;
   c->slab = kernel_slab;
+  c->task = NULL;
   LLVMPositionBuilderAtEnd(c->b, at);
+  *tasks = c->node_tasks[n->id];
   return c->node_fns[n->id];
+}
+
+/* f(slab, 0), or its tasks on the pool */
+static void call_node_function(Cg *c, LLVMValueRef f, int64_t tasks, LLVMValueRef pool) {
+  if (tasks <= 1) {
+    LLVMValueRef args[2] = {c->slab, cg_i64(c, 0)};
+    LLVMBuildCall2(c->b, c->task_fn_t, f, args, 2, "");
+    return;
+  }
+  LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
+  LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, 4, 0);
+  LLVMValueRef pf = LLVMGetNamedFunction(c->mod, "rt_parallel_for");
+  if (!pf) pf = LLVMAddFunction(c->mod, "rt_parallel_for", ft);
+  LLVMValueRef args[4] = {pool, f, c->slab, cg_i64(c, tasks)};
+  LLVMBuildCall2(c->b, ft, pf, args, 4, "");
 }
 
 static bool has_code(const Cg *c, const Node *n) {
@@ -1258,11 +1284,15 @@ bool cg_emit_kernel(Cg *c, const LayoutModel *cm, CgKernel k, const char *fn_nam
   c->numerics_base = k <= CG_EVALUATE ? 0 : cm->eval->n_nodes;
   if (c->node_fns_graph != g) {
     nncc_free(c->node_fns);
+    nncc_free(c->node_tasks);
     c->node_fns = nncc_calloc((size_t)g->n_nodes + 1, sizeof(LLVMValueRef));
+    c->node_tasks = nncc_calloc((size_t)g->n_nodes + 1, sizeof(int64_t));
     c->node_fns_graph = g;
   }
   c->fn = new_function(c, fn_name, false);
   c->slab = LLVMGetParam(c->fn, 0);
+  LLVMValueRef pool = LLVMGetParam(c->fn, 1);
+  c->task = NULL;
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, entry);
   char *want = kernel_nodes(g, k);
@@ -1278,8 +1308,9 @@ bool cg_emit_kernel(Cg *c, const LayoutModel *cm, CgKernel k, const char *fn_nam
     } else if (!want[i] || !has_code(c, n)) {
       continue;
     }
-    LLVMValueRef f = node_function(c, n, end, graph_index);
-    LLVMBuildCall2(c->b, c->kernel_t, f, &c->slab, 1, "");
+    int64_t tasks;
+    LLVMValueRef f = node_function(c, n, end, graph_index, &tasks);
+    call_node_function(c, f, tasks, pool);
     for (int j = i; j < end && c->numerics_slot >= 0; j++) numerics_scan(c, g->nodes[j]);
   }
   /* the end of the step: copies into ABI slots, then state writes */

@@ -65,6 +65,7 @@ LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
   l->n = n;
+  l->nv = NULL;
   LLVMBuildBr(c->b, l->body);
   LLVMPositionBuilderAtEnd(c->b, l->body);
   l->iv = LLVMBuildPhi(c->b, c->i64, "i");
@@ -76,9 +77,45 @@ LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n) {
 void cg_loop_end(Cg *c, CgLoop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   LLVMValueRef next = LLVMBuildAdd(c->b, l->iv, cg_i64(c, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, cg_i64(c, l->n), "");
+  LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, next, l->nv ? l->nv : cg_i64(c, l->n), "");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "exit");
   LLVMBuildCondBr(c->b, more, l->body, exit);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(c->b, exit);
+}
+
+LLVMValueRef cg_loop_begin_dynamic(Cg *c, CgLoop *l, LLVMValueRef n) {
+  LLVMValueRef iv = cg_loop_begin(c, l, 1);
+  l->nv = n;
+  return iv;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+int64_t cg_task_count(int64_t n, int64_t work) {
+  if (n < 2 || work < 1) return 1;
+  double by_work = (double)n * (double)work / CG_TASK_MIN_WORK;
+  int64_t t = n < CG_MAX_TASKS ? n : CG_MAX_TASKS;
+  if (by_work < (double)t) t = (int64_t)by_work;
+  if (t < 2) return 1;
+  int64_t chunk = (n + t - 1) / t;
+  return (n + chunk - 1) / chunk;  /* no empty task */
+}
+
+LLVMValueRef cg_task_first(Cg *c, int64_t chunk) { return cg_imul(c, c->task, cg_i64(c, chunk)); }
+
+LLVMValueRef cg_task_count_of(Cg *c, int64_t n, int64_t chunk) {
+  int64_t tasks = (n + chunk - 1) / chunk, last = n - (tasks - 1) * chunk;
+  if (last == chunk) return cg_i64(c, chunk);
+  LLVMValueRef is_last = LLVMBuildICmp(c->b, LLVMIntEQ, c->task, cg_i64(c, tasks - 1), "");
+  return LLVMBuildSelect(c->b, is_last, cg_i64(c, last), cg_i64(c, chunk), "");
+}
+
+LLVMValueRef cg_parallel_loop_begin(Cg *c, CgLoop *l, int64_t n, int64_t work) {
+  int64_t tasks = c->task && c->tasks == 0 ? cg_task_count(n, work) : 1;
+  if (c->task && c->tasks == 0) c->tasks = tasks;  /* decided: later loops are plain */
+  if (tasks <= 1) return cg_loop_begin(c, l, n);
+  int64_t chunk = (n + tasks - 1) / tasks;
+  LLVMValueRef first = cg_task_first(c, chunk);
+  return cg_iadd(c, cg_loop_begin_dynamic(c, l, cg_task_count_of(c, n, chunk)), first);
 }

@@ -28,9 +28,31 @@ typedef struct CgLoop {
   LLVMBasicBlockRef body;
   LLVMValueRef iv;
   int64_t n;
+  LLVMValueRef nv;  /* a trip count known at run time only, or NULL */
 } CgLoop;
 /* for (iv = 0; iv < n; iv++) with n >= 1, rotated (the body runs first) */
 LLVMValueRef cg_loop_begin(Cg *c, CgLoop *l, int64_t n);
+/* the same with a run-time trip count, which must be >= 1 */
+LLVMValueRef cg_loop_begin_dynamic(Cg *c, CgLoop *l, LLVMValueRef n);
 void cg_loop_end(Cg *c, CgLoop *l);
+
+/* The tasks of a node function (cg.h): the most, and the least work
+ * (elements, or multiply-adds) one task is given. */
+#define CG_MAX_TASKS 16
+#define CG_TASK_MIN_WORK 8192
+/* The number of tasks `n` independent iterations of `work` each are split
+ * into (1: not split), from the shapes alone. */
+int64_t cg_task_count(int64_t n, int64_t work);
+/* for (iv = 0; iv < n; iv++) whose iterations are independent and hold
+ * all the stores of the node function: the first such loop of a node
+ * function splits [0, n) into cg_task_count contiguous ranges, one per
+ * task, and returns the iteration (the task's first + its own iv); a
+ * later one, or one in a function that may not split, is a plain loop.
+ * Code outside the loop runs in every task: it may only load. */
+LLVMValueRef cg_parallel_loop_begin(Cg *c, CgLoop *l, int64_t n, int64_t work);
+/* The first iteration and the count (>= 1) of this task's range of a
+ * split [0, n) in chunks of `chunk` (tasks = ceil(n / chunk)). */
+LLVMValueRef cg_task_first(Cg *c, int64_t chunk);
+LLVMValueRef cg_task_count_of(Cg *c, int64_t n, int64_t chunk);
 
 #endif

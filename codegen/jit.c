@@ -73,7 +73,8 @@ static void cg_init_types(Cg *c, LLVMContextRef ctx) {
   c->i64 = LLVMInt64TypeInContext(ctx);
   c->ptr = LLVMPointerTypeInContext(ctx, 0);
   c->void_t = LLVMVoidTypeInContext(ctx);
-  c->kernel_t = LLVMFunctionType(c->void_t, &c->ptr, 1, 0);
+  c->kernel_t = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
+  c->task_fn_t = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->i64}, 2, 0);
 }
 
 /* A compiled model: its layout, descriptor and ABI table (host memory). */
@@ -389,6 +390,7 @@ static LLVMModuleRef build_module(Module *m, JitModel *models, int n, LLVMContex
   if (aot_entry) emit_module_entry(&c, models, n, descs, aot_entry);
   nncc_free(descs);
   nncc_free(c.node_fns);
+  nncc_free(c.node_tasks);
   nncc_catch_pop(&rp);
   LLVMDisposeBuilder(c.b);
   return c.mod;
@@ -497,9 +499,12 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
       {LLVMOrcLLJITMangleAndIntern(j->jit, "rt_check_finite"),
        {(LLVMOrcExecutorAddress)(uintptr_t)&rt_check_finite,
         {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+      {LLVMOrcLLJITMangleAndIntern(j->jit, "rt_parallel_for"),
+       {(LLVMOrcExecutorAddress)(uintptr_t)&rt_parallel_for,
+        {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
   };
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
-  if (!consume(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 3)), err, size)) {
+  if (!consume(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, sizeof syms / sizeof syms[0])), err, size)) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
     goto fail;
@@ -727,7 +732,7 @@ int cg_write_library(Module *m, const CgOptions *o, const CgLibrary *lib, char *
   }
   so_tmp = arena_printf(&a, "%s/lib.so", link_dir);
   const char *cc = getenv("CC") ? getenv("CC") : "cc";
-  char *cmd = arena_printf(&a, "%s -shared -o '%s' '%s' '%s' -lm 2>&1", cc, so_tmp, obj, lib->runtime_lib);
+  char *cmd = arena_printf(&a, "%s -shared -o '%s' '%s' '%s' -lm -lpthread 2>&1", cc, so_tmp, obj, lib->runtime_lib);
   FILE *p = popen(cmd, "r");
   char out[512] = "";
   size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;

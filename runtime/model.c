@@ -2,8 +2,9 @@
  * instance is a descriptor (constant data emitted by codegen) plus one
  * 64-byte aligned slab holding every tensor. This file owns the slab,
  * initializes params and states, checks inputs before a kernel runs,
- * checks the loss after, and reads and writes checkpoints. Linked into
- * every generated .so and into the JIT: libc and libm only.
+ * checks the loss after, and reads and writes checkpoints. It owns the
+ * instance's thread pool (pool.h) too. Linked into every generated .so
+ * and into the JIT: libc, libm and libpthread only.
  *
  * Entry points never abort (SPEC §4). They return 0 or one of the codes
  * below and leave a message for last_error(); a successful call does not
@@ -37,6 +38,7 @@ enum {
 struct nncc_model {
   const rt_model_desc *desc;  /* constant, owned by the generated library */
   char *slab;                 /* desc->slab_bytes rounded up to SLAB_ALIGN */
+  rt_pool *pool;              /* NULL: one thread (none could be started) */
   char last_error[256];       /* "" until a call fails; written by const entries too */
 };
 
@@ -136,11 +138,15 @@ nncc_model *rt_model_create(const rt_model_desc *d, uint64_t seed) {
       rt_init_fill_f32(td->init_kind, td->init_args, t->rank, t->shape, seed, td->stream,
                        (float *)(m->slab + td->offset));
   }
+  /* no threads to be had is no failure: the kernels run on the caller's */
+  int threads = rt_default_threads();
+  if (threads > 1) m->pool = rt_pool_create(threads);
   return m;
 }
 
 static void model_destroy(nncc_model *m) {
   if (!m) return;
+  rt_pool_destroy(m->pool);
   free(m->slab);
   free(m);
 }
@@ -214,7 +220,7 @@ static int run_checked(nncc_model *m, rt_kernel k, bool has_step, double step) {
   /* on when there is a node table: a zeroed descriptor leaves it off */
   int32_t *slot = d->nodes && d->numerics_offset >= 0 ? (int32_t *)(m->slab + d->numerics_offset) : NULL;
   if (slot) *slot = INT32_MAX;
-  k(m->slab);
+  k(m->slab, m->pool);
   if (!slot || *slot == INT32_MAX) return RT_OK;
   int32_t index = *slot / 2;
   const char *what = *slot % 2 ? "inf" : "nan";
@@ -476,6 +482,25 @@ int rt_model_load_weights(nncc_model *m, const char *path, int *n_loaded) {
   return RT_OK;
 }
 
+/* ------------------------------------------------------------- threads */
+
+/* A new pool before the old one goes: on failure the instance keeps
+ * running as it did. */
+static int model_set_threads(nncc_model *m, int32_t n) {
+  if (!m) return RT_ERR_ARG;
+  if (n < 1 || n > RT_POOL_MAX_THREADS)
+    return fail(m, RT_ERR_ARG, "thread count %d is out of range [1, %d]", (int)n, RT_POOL_MAX_THREADS);
+  if (n == rt_pool_threads(m->pool)) return RT_OK;
+  rt_pool *p = NULL;
+  if (n > 1 && !(p = rt_pool_create(n)))
+    return fail(m, RT_ERR_NOMEM, "cannot start %d threads", (int)n);
+  rt_pool_destroy(m->pool);
+  m->pool = p;
+  return RT_OK;
+}
+
+static int32_t model_threads(const nncc_model *m) { return m ? rt_pool_threads(m->pool) : 0; }
+
 /* ------------------------------------------------------------ the table */
 
 static const char *model_last_error(const nncc_model *m) {
@@ -507,4 +532,6 @@ void rt_model_api_fill(nncc_model_api *api, const rt_model_desc *d,
   api->load = model_load;
   api->last_error = model_last_error;
   api->fingerprint = d->fingerprint ? d->fingerprint : "";
+  api->set_threads = model_set_threads;
+  api->threads = model_threads;
 }

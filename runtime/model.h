@@ -6,19 +6,21 @@
  * The slab holds every tensor of the model at a fixed, 64-byte aligned
  * byte offset: inputs, params, their gradients, states (running stats,
  * optimizer moments, train:step, train:lr), outputs, the loss, and the
- * scratch the kernels use. A kernel is `void kernel(char *slab)`: it
- * reads and writes only there, and never allocates.
+ * scratch the kernels use. A kernel is `void kernel(char *slab, rt_pool
+ * *pool)`: it reads and writes only the slab, never allocates, and hands
+ * the parallel nodes' tasks to the model's thread pool (pool.h).
  *
- * This file is linked into every generated .so (it depends on libc and
- * libm only) and into the nncc binary for the JIT. */
+ * This file is linked into every generated .so (it depends on libc, libm
+ * and libpthread only) and into the nncc binary for the JIT. */
 #ifndef NNCC_RUNTIME_MODEL_H
 #define NNCC_RUNTIME_MODEL_H
 
 #include <stdint.h>
 
 #include "runtime/nncc.h"
+#include "runtime/pool.h"
 
-typedef void (*rt_kernel)(char *slab);
+typedef void (*rt_kernel)(char *slab, rt_pool *pool);
 
 typedef struct rt_tensor_desc {
   int64_t offset;       /* byte offset in the slab */

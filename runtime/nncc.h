@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 1
+#define NNCC_ABI_VERSION 2  /* 2: set_threads, threads */
 
 typedef enum { NNCC_F32 = 1, NNCC_I32 = 2 } nncc_dtype;
 typedef enum { NNCC_INPUT = 1, NNCC_PARAM, NNCC_STATE, NNCC_OUTPUT, NNCC_LOSS } nncc_role;
@@ -45,6 +45,13 @@ typedef struct nncc_model_api {
   /* appended after SPEC's fixed order: */
   const char *fingerprint;  /* 16 hex digits: the model's graph and training setup
                                (checkpoints carry it; load refuses another's) */
+  /* ABI version 2: the instance's thread pool. create() starts it with
+   * NNCC_THREADS or the CPUs the process may use; results are
+   * bit-identical for every thread count. set_threads (n >= 1) replaces
+   * the pool; not while another thread is inside a call on the same
+   * instance. */
+  int (*set_threads)(nncc_model *, int32_t n);
+  int32_t (*threads)(const nncc_model *);
 } nncc_model_api;
 
 /* Exported by every compiled library (prefix changeable with --prefix). */

@@ -48,7 +48,8 @@ static int kernel_calls;  /* every kernel counts itself */
 #define I(slab, off) ((int32_t *)((slab) + (off)))
 
 /* out = x * w */
-static void k_forward(char *s) {
+static void k_forward(char *s, rt_pool *pool) {
+  (void)pool;
   kernel_calls++;
   for (int k = 0; k < 2; k++) F(s, OFF_OUT)[k] = F(s, OFF_X)[k] * F(s, OFF_W)[k];
 }
@@ -64,13 +65,15 @@ static void loss_of(char *s) {
   *F(s, OFF_LOSS) = l;
 }
 
-static void k_evaluate(char *s) {
+static void k_evaluate(char *s, rt_pool *pool) {
+  (void)pool;
   kernel_calls++;
   loss_of(s);
 }
 
 /* d loss / d x = w, d loss / d w = x */
-static void k_backward(char *s) {
+static void k_backward(char *s, rt_pool *pool) {
+  (void)pool;
   kernel_calls++;
   loss_of(s);
   for (int k = 0; k < 2; k++) {
@@ -80,8 +83,9 @@ static void k_backward(char *s) {
 }
 
 /* sgd: w -= lr dw; step += 1 */
-static void k_train_step(char *s) {
-  k_backward(s);  /* counts this call */
+static void k_train_step(char *s, rt_pool *pool) {
+  (void)pool;
+  k_backward(s, pool);  /* counts this call */
   for (int k = 0; k < 2; k++) F(s, OFF_W)[k] -= *F(s, OFF_LR) * F(s, OFF_DW)[k];
   *F(s, OFF_STEP) += 1;
 }
