@@ -97,6 +97,17 @@ static void nest_begin(Cg *c, Nest *ns, const int64_t *dims, int rank) {
   for (int d = 0; d < rank; d++) ns->idx[d] = cg_loop_begin(c, &ns->loops[d], dims[d]);
 }
 
+/* The same with the outermost loop split over the node's tasks; `work`:
+ * per element of the nest. */
+static void nest_begin_parallel(Cg *c, Nest *ns, const int64_t *dims, int rank, int64_t work) {
+  ns->rank = rank;
+  int64_t inner = work;
+  for (int d = 1; d < rank; d++) inner *= dims[d];
+  for (int d = 0; d < rank; d++)
+    ns->idx[d] = d == 0 ? cg_parallel_loop_begin(c, &ns->loops[d], dims[d], inner)
+                        : cg_loop_begin(c, &ns->loops[d], dims[d]);
+}
+
 static void nest_end(Cg *c, Nest *ns) {
   for (int d = ns->rank - 1; d >= 0; d--) cg_loop_end(c, &ns->loops[d]);
 }
@@ -250,7 +261,7 @@ static void emit_elementwise(Cg *c, const Node *n) {
     if (all_zero) hoisted[k] = cg_load(c, n->in[k], cg_i64(c, 0));
   }
   Nest ns;
-  nest_begin(c, &ns, t->dim, r);
+  nest_begin_parallel(c, &ns, t->dim, r, 1);
   for (int k = 0; k < n->n_in; k++)
     args[k] = hoisted[k] ? hoisted[k] : cg_load(c, n->in[k], linear(c, ns.idx, istr[k], r, 0));
   cg_store(c, n, linear(c, ns.idx, ostr, r, 0), scalar(c, n, args));
@@ -272,18 +283,19 @@ static LLVMValueRef mm_load_a(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRe
 }
 
 static void matmul_region(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
-                          int64_t r1, int64_t j0, int64_t j1, int64_t M, int64_t K, int64_t N) {
+                          int64_t r1, LLVMValueRef jb, int64_t j0, int64_t j1, int64_t M, int64_t K, int64_t N) {
   if (r0 >= r1 || j0 >= j1) return;
   CgLoop lm, lk, ln;
   LLVMValueRef m = cg_iadd(c, cg_loop_begin(c, &lm, r1 - r0), cg_i64(c, r0));
   LLVMValueRef crow = cg_iadd(c, c0, cg_imul(c, m, cg_i64(c, N)));
-  LLVMValueRef jz = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), cg_i64(c, j0));
+  jb = cg_iadd(c, jb, cg_i64(c, j0));
+  LLVMValueRef jz = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), jb);
   cg_store(c, n, cg_iadd(c, crow, jz), cg_f32(c, 0));
   cg_loop_end(c, &ln);
   LLVMValueRef k = cg_loop_begin(c, &lk, K);
   LLVMValueRef av = mm_load_a(c, n, a0, m, k, M, K);
   LLVMValueRef brow = cg_iadd(c, b0, cg_imul(c, k, cg_i64(c, N)));
-  LLVMValueRef j = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), cg_i64(c, j0));
+  LLVMValueRef j = cg_iadd(c, cg_loop_begin(c, &ln, j1 - j0), jb);
   LLVMValueRef ci = cg_iadd(c, crow, j);
   cg_store(c, n, ci, cg_fadd(c, cg_load(c, n, ci), cg_fmul(c, av, cg_load(c, n->in[1], cg_iadd(c, brow, j)))));
   cg_loop_end(c, &ln);
@@ -315,7 +327,7 @@ static void fused_region(Cg *c, const Fused *F, LLVMValueRef *batch_idx, int bat
 /* One matmul_blocked call's constants and registers. */
 typedef struct MmTile {
   const Node *n;
-  LLVMValueRef a0, b0, c0;
+  LLVMValueRef a0, b0, c0, col0;
   int64_t M, K, N, r0;
   int mr, vw;
   LLVMTypeRef vt;
@@ -375,7 +387,7 @@ static void mm_tile(Cg *c, const MmTile *t, LLVMValueRef row, LLVMValueRef col, 
 static void mm_rows(Cg *c, const MmTile *t, LLVMValueRef tile0, int64_t tiles, int64_t col_blocks, LLVMValueRef k0,
                     int64_t klen, LLVMValueRef accumulate, bool epilogue) {
   CgLoop lj, li;
-  LLVMValueRef col = cg_imul(c, cg_loop_begin(c, &lj, col_blocks), cg_i64(c, 2 * t->vw));
+  LLVMValueRef col = cg_iadd(c, cg_imul(c, cg_loop_begin(c, &lj, col_blocks), cg_i64(c, 2 * t->vw)), t->col0);
   LLVMValueRef tile = cg_iadd(c, cg_loop_begin(c, &li, tiles), tile0);
   mm_tile(c, t, cg_iadd(c, cg_imul(c, tile, cg_i64(c, t->mr)), cg_i64(c, t->r0)), col, k0, klen, accumulate, epilogue);
   cg_loop_end(c, &li);
@@ -408,9 +420,9 @@ static void mm_k_block(Cg *c, const MmTile *t, int64_t blocks, int64_t col_block
  * column block passes; the tiles of later k blocks start from C. Small
  * products are one k block and one row block (no C reloads). */
 static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b0, LLVMValueRef c0, int64_t r0,
-                           int64_t blocks, int mr, int64_t Nb, int64_t M, int64_t K, int64_t N, const Fused *F,
-                           LLVMValueRef *batch_idx, int batch_rank) {
-  MmTile t = {n, a0, b0, c0, M, K, N, r0, mr, c->vw, LLVMVectorType(c->f32, (unsigned)c->vw), {{0}}, NULL, NULL,
+                           int64_t blocks, int mr, LLVMValueRef col0, int64_t Nb, int64_t M, int64_t K, int64_t N,
+                           const Fused *F, LLVMValueRef *batch_idx, int batch_rank) {
+  MmTile t = {n, a0, b0, c0, col0, M, K, N, r0, mr, c->vw, LLVMVectorType(c->f32, (unsigned)c->vw), {{0}}, NULL, NULL,
               NULL, F, batch_idx, batch_rank};
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
@@ -439,6 +451,33 @@ static void matmul_blocked(Cg *c, const Node *n, LLVMValueRef a0, LLVMValueRef b
   mm_k_block(c, &t, blocks, col_blocks, cg_i64(c, full * kc), last, full > 0 ? LLVMConstInt(c->i1, 1, 0) : no, true);
 }
 
+/* How a matmul's rows are blocked: M6 rows in 6-row tiles, then M4 in
+ * 4-row tiles (in_memory: both operands are stored; else no tiles). */
+typedef struct MmRows {
+  int64_t M6, M4;
+  bool in_memory;
+} MmRows;
+
+/* Columns [col0, col0 + width) of one matrix of C: the register-blocked
+ * kernel where whole tiles fit, i-k-j on the right and bottom edges, and
+ * the fused epilogue of the edges (the tiles apply their own). */
+static void matmul_columns(Cg *c, const Node *n, const Fused *F, const MmRows *R, LLVMValueRef a0, LLVMValueRef b0,
+                           LLVMValueRef c0, LLVMValueRef col0, int64_t width, int64_t M, int64_t K, int64_t N,
+                           LLVMValueRef *batch_idx, int br) {
+  int64_t Mb = R->in_memory ? R->M6 + R->M4 : 0, Nb = R->in_memory ? width / (2 * c->vw) * (2 * c->vw) : 0;
+  if (Mb > 0 && Nb > 0) {
+    if (R->M6) matmul_blocked(c, n, a0, b0, c0, 0, R->M6 / MM_MR, MM_MR, col0, Nb, M, K, N, F, batch_idx, br);
+    if (R->M4) matmul_blocked(c, n, a0, b0, c0, R->M6, R->M4 / 4, 4, col0, Nb, M, K, N, F, batch_idx, br);
+    matmul_region(c, n, a0, b0, c0, 0, Mb, col0, Nb, width, M, K, N);  /* right edge */
+    matmul_region(c, n, a0, b0, c0, Mb, M, col0, 0, width, M, K, N);   /* bottom edge */
+    if (F && Nb < width) fused_region(c, F, batch_idx, br, cg_i64(c, 0), Mb, cg_iadd(c, col0, cg_i64(c, Nb)), width - Nb);
+    if (F && Mb < M) fused_region(c, F, batch_idx, br, cg_i64(c, Mb), M - Mb, col0, width);
+  } else {
+    matmul_region(c, n, a0, b0, c0, 0, M, col0, 0, width, M, K, N);
+    if (F) fused_region(c, F, batch_idx, br, cg_i64(c, 0), M, col0, width);
+  }
+}
+
 /* C[b.., m, n] = sum_k A[b.., m, k] B[b.., k, n], NumPy matmul: rank-1
  * operands promoted, batch dims broadcast. Per matrix: the register-
  * blocked kernel where whole blocks fit, i-k-j on the edges. */
@@ -456,29 +495,45 @@ static void emit_matmul(Cg *c, const Node *n, const Fused *F) {
   broadcast_strides(&batch_a, br, batch.dim, sa);
   broadcast_strides(&batch_b, br, batch.dim, sb);
   row_major(&batch, sc);
-  Nest ns;
-  nest_begin(c, &ns, batch.dim, br);
-  LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
-  LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
-  LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
   bool in_memory = (c->home[n->in[0]->id] >= 0 || c->home[n->in[0]->id] == LAYOUT_VIEW) && c->home[n->in[1]->id] >= 0;
   /* rows in 6-row blocks, then a 4-row block when 4 or 5 are left; a
    * small M that 4 divides takes 4-row blocks only (one copy of the tile
    * code, and its epilogue, instead of two: compile time of unrolled
    * RNNs, whose batch is the M of every step) */
-  int64_t M6 = M / MM_MR * MM_MR, M4 = M - M6 >= 4 ? 4 : 0;
-  if (M < 8 * MM_MR && M % 4 == 0 && M % MM_MR) M6 = 0, M4 = M;
-  int64_t Mb = in_memory ? M6 + M4 : 0, Nb = in_memory ? N / (2 * c->vw) * (2 * c->vw) : 0;
-  if (Mb > 0 && Nb > 0) {
-    if (M6) matmul_blocked(c, n, a0, b0, c0, 0, M6 / MM_MR, MM_MR, Nb, M, K, N, F, ns.idx, br);
-    if (M4) matmul_blocked(c, n, a0, b0, c0, M6, M4 / 4, 4, Nb, M, K, N, F, ns.idx, br);
-    matmul_region(c, n, a0, b0, c0, 0, Mb, Nb, N, M, K, N);  /* right edge */
-    matmul_region(c, n, a0, b0, c0, Mb, M, 0, N, M, K, N);   /* bottom edge */
-    if (F && Nb < N) fused_region(c, F, ns.idx, br, cg_i64(c, 0), Mb, cg_i64(c, Nb), N - Nb);
-    if (F && Mb < M) fused_region(c, F, ns.idx, br, cg_i64(c, Mb), M - Mb, cg_i64(c, 0), N);
+  MmRows R = {M / MM_MR * MM_MR, 0, in_memory};
+  R.M4 = M - R.M6 >= 4 ? 4 : 0;
+  if (M < 8 * MM_MR && M % 4 == 0 && M % MM_MR) R.M6 = 0, R.M4 = M;
+  /* tasks: the matrices of a batch, else blocks of columns (each task
+   * reads its own panel of B, the larger operand in a dense layer) */
+  int64_t bw = 2 * c->vw, col_blocks = in_memory && R.M6 + R.M4 > 0 ? N / bw : 0;
+  Nest ns;
+  if (type_numel(&batch) >= 2) nest_begin_parallel(c, &ns, batch.dim, br, M * K * N);
+  else nest_begin(c, &ns, batch.dim, br);
+  LLVMValueRef a0 = cg_imul(c, linear(c, ns.idx, sa, br, 0), cg_i64(c, M * K));
+  LLVMValueRef b0 = cg_imul(c, linear(c, ns.idx, sb, br, 0), cg_i64(c, K * N));
+  LLVMValueRef c0 = cg_imul(c, linear(c, ns.idx, sc, br, 0), cg_i64(c, M * N));
+  int64_t tasks = c->task && c->tasks == 0 ? cg_task_count(col_blocks, M * K * bw) : 1;
+  if (c->task && c->tasks == 0) c->tasks = tasks;
+  if (tasks > 1) {
+    int64_t chunk = (col_blocks + tasks - 1) / tasks, width = chunk * bw, last = N - (tasks - 1) * width;
+    LLVMValueRef col0 = cg_imul(c, c->task, cg_i64(c, width));
+    if (last == width) {
+      matmul_columns(c, n, F, &R, a0, b0, c0, col0, width, M, K, N, ns.idx, br);
+    } else {  /* the last task's columns, with the right edge, are another loop nest */
+      LLVMBasicBlockRef is_last = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "last_task"),
+                        other = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "task"),
+                        join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "tasks_done");
+      LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, c->task, cg_i64(c, tasks - 1), ""), is_last, other);
+      LLVMPositionBuilderAtEnd(c->b, is_last);
+      matmul_columns(c, n, F, &R, a0, b0, c0, col0, last, M, K, N, ns.idx, br);
+      LLVMBuildBr(c->b, join);
+      LLVMPositionBuilderAtEnd(c->b, other);
+      matmul_columns(c, n, F, &R, a0, b0, c0, col0, width, M, K, N, ns.idx, br);
+      LLVMBuildBr(c->b, join);
+      LLVMPositionBuilderAtEnd(c->b, join);
+    }
   } else {
-    matmul_region(c, n, a0, b0, c0, 0, M, 0, N, M, K, N);
-    if (F) fused_region(c, F, ns.idx, br, cg_i64(c, 0), M, cg_i64(c, 0), N);
+    matmul_columns(c, n, F, &R, a0, b0, c0, cg_i64(c, 0), N, M, K, N, ns.idx, br);
   }
   nest_end(c, &ns);
 }
@@ -1136,7 +1191,7 @@ static void emit_fused(Cg *c, int first, int end) {
     emit_reduce(c, c->g->nodes[end - 1], &F);
   } else {
     Nest ns;
-    nest_begin(c, &ns, F.loop->dim, F.loop->rank);
+    nest_begin_parallel(c, &ns, F.loop->dim, F.loop->rank, 1);
     fused_body(c, &F, ns.idx, NULL);
     nest_end(c, &ns);
   }

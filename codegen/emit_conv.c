@@ -72,10 +72,12 @@ static void guard_end(Cg *c, LLVMBasicBlockRef join) {
   LLVMPositionBuilderAtEnd(c->b, join);
 }
 
-static void zero_fill(Cg *c, const Node *n) {
+/* n[first + i] = 0 for i < count: the slice of a node a task owns (an
+ * image, a plane) before it accumulates into it */
+static void zero_slice(Cg *c, const Node *n, LLVMValueRef first, int64_t count) {
   CgLoop l;
-  LLVMValueRef i = cg_loop_begin(c, &l, type_numel(&n->type));
-  cg_store(c, n, i, cg_f32(c, 0));
+  LLVMValueRef i = cg_loop_begin(c, &l, count);
+  cg_store(c, n, cg_iadd(c, first, i), cg_f32(c, 0));
   cg_loop_end(c, &l);
 }
 
@@ -186,11 +188,15 @@ static LLVMValueRef row_of(Cg *c, LLVMValueRef p, int64_t P, LLVMValueRef q, int
 
 /* y[n,o,i,j] = sum_{c,a,b} x[n,c,i*sh+a-ph,j*sw+b-pw] w[o,c,a,b]:
  * per output row and (c, a), the KW taps of a row of x added into it. */
-static void emit_conv2d(Cg *c, const Node *node) {
+static void fused_row(Cg *c, const CgEpilogue *F, LLVMValueRef n, int64_t D, LLVMValueRef row, int64_t DW);
+
+/* The tasks are images; a fused epilogue (F) runs over each image once
+ * it is computed. */
+static void emit_conv2d(Cg *c, const Node *node, const CgEpilogue *F) {
   const Node *x = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&x->type, &w->type, &node->type, node);
   CgLoop ln, lo, li, lc, la, lj;
-  LLVMValueRef n = cg_loop_begin(c, &ln, k.N);
+  LLVMValueRef n = cg_parallel_loop_begin(c, &ln, k.N, k.O * k.OH * k.OW * k.C * k.KH * k.KW);
   LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
   LLVMValueRef i = cg_loop_begin(c, &li, k.OH);
   LLVMValueRef yrow = row_of(c, n, k.O, o, k.OH, i, k.OW);
@@ -208,6 +214,11 @@ static void emit_conv2d(Cg *c, const Node *node) {
   cg_loop_end(c, &lc);
   cg_loop_end(c, &li);
   cg_loop_end(c, &lo);
+  if (F) {
+    LLVMValueRef row = cg_loop_begin(c, &li, k.OH);
+    fused_row(c, F, n, k.O, row, k.OW);
+    cg_loop_end(c, &li);
+  }
   cg_loop_end(c, &ln);
 }
 
@@ -218,9 +229,9 @@ static void emit_conv2d(Cg *c, const Node *node) {
 static void emit_conv2d_grad_input(Cg *c, const Node *node) {
   const Node *g = node->in[0], *w = node->in[1];
   Conv k = conv_dims(&node->type, &w->type, &g->type, node);
-  zero_fill(c, node);
   CgLoop ln, lo, li, lc, la, lj;
-  LLVMValueRef n = cg_loop_begin(c, &ln, k.N);
+  LLVMValueRef n = cg_parallel_loop_begin(c, &ln, k.N, k.O * k.OH * k.OW * k.C * k.KH * k.KW);
+  zero_slice(c, node, affine(c, n, k.C * k.H * k.W, 0), k.C * k.H * k.W);
   LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
   LLVMValueRef i = cg_loop_begin(c, &li, k.OH);
   LLVMValueRef grow = row_of(c, n, k.O, o, k.OH, i, k.OW);
@@ -264,7 +275,7 @@ static void emit_conv2d_grad_weight(Cg *c, const Node *node) {
   NNCC_ASSERT(acc);
   for (int64_t b = 0; b < k.KW; b++) acc[b] = entry_alloca(c, c->f32);
   CgLoop lo, lc, la, ln, li, lj;
-  LLVMValueRef o = cg_loop_begin(c, &lo, k.O);
+  LLVMValueRef o = cg_parallel_loop_begin(c, &lo, k.O, k.C * k.KH * k.KW * k.N * k.OH * k.OW);
   LLVMValueRef ch = cg_loop_begin(c, &lc, k.C);
   LLVMValueRef a = cg_loop_begin(c, &la, k.KH);
   for (int64_t b = 0; b < k.KW; b++) LLVMBuildStore(c->b, cg_f32(c, 0), acc[b]);
@@ -462,7 +473,7 @@ static void fused_row(Cg *c, const CgEpilogue *F, LLVMValueRef n, int64_t D, LLV
 static void emit_direct(Cg *c, const Direct *k, const CgEpilogue *F) {
   int64_t JV = (k->DW + VW - 1) / VW;
   CgLoop ln, lr, lb;
-  LLVMValueRef n = cg_loop_begin(c, &ln, k->N);
+  LLVMValueRef n = cg_parallel_loop_begin(c, &ln, k->N, k->D * k->DH * k->DW * k->S * k->KH * k->KW);
   LLVMValueRef row = cg_loop_begin(c, &lr, k->DH);
   for (int64_t j0v = 0; j0v < JV; j0v += 4) {
     int64_t nv = JV - j0v < 4 ? JV - j0v : 4, ob, full, rem;
@@ -550,17 +561,17 @@ static bool fast_conv2d_grad_weight(Cg *c, const Node *node) {
   if (k.sw != 1 || !stored(c, x) || !stored(c, g) || k.KW > MAX_ACC || k.OW > 8 * VW) return false;
   int64_t ob, full, rem;
   blocks(k.O, MAX_ACC / k.KW, &ob, &full, &rem);
-  CgLoop lc, la, lo;
-  LLVMValueRef ch = cg_loop_begin(c, &lc, k.C);
-  LLVMValueRef a = cg_loop_begin(c, &la, k.KH);
+  /* the tasks: (input channel, kernel row) pairs, each a slice of dw */
+  CgLoop lca, lo;
+  LLVMValueRef ca = cg_parallel_loop_begin(c, &lca, k.C * k.KH, k.O * k.KW * k.N * k.OH * k.OW);
+  LLVMValueRef ch = LLVMBuildSDiv(c->b, ca, cg_i64(c, k.KH), ""), a = LLVMBuildSRem(c->b, ca, cg_i64(c, k.KH), "");
   if (full > 0) {
     LLVMValueRef o0 = affine(c, cg_loop_begin(c, &lo, full), ob, 0);
     grad_weight_block(c, &k, node, ch, a, o0, ob);
     cg_loop_end(c, &lo);
   }
   if (rem > 0) grad_weight_block(c, &k, node, ch, a, cg_i64(c, full * ob), rem);
-  cg_loop_end(c, &la);
-  cg_loop_end(c, &lc);
+  cg_loop_end(c, &lca);
   return true;
 }
 
@@ -614,7 +625,7 @@ static void emit_pool(Cg *c, const Node *node) {
   Pool p = pool_dims(&x->type, &node->type, node);
   bool is_max = node->op == OP_MAX_POOL2D;
   CgLoop lq, li, la, lb, lj;
-  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef q = cg_parallel_loop_begin(c, &lq, p.NC, p.OH * p.OW * p.kh * p.kw);
   LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
   LLVMValueRef yrow = affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
   LLVMValueRef xrow0 = affine(c, cg_iadd(c, affine(c, q, p.H, 0), affine(c, i, p.sh, 0)), p.W, 0);
@@ -647,9 +658,9 @@ static void emit_max_pool_route(Cg *c, const Node *node) {
   const Node *x = node->in[0], *h = node->in[1];
   bool grad = node->op == OP_MAX_POOL2D_GRAD;
   Pool p = pool_dims(&x->type, grad ? &h->type : &node->type, node);
-  if (grad) zero_fill(c, node);
   CgLoop lq, li, lj;
-  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef q = cg_parallel_loop_begin(c, &lq, p.NC, p.OH * p.OW * p.kh * p.kw);
+  if (grad) zero_slice(c, node, affine(c, q, p.H * p.W, 0), p.H * p.W);
   LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
   LLVMValueRef j = cg_loop_begin(c, &lj, p.OW);
   LLVMValueRef o = cg_iadd(c, affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0), j);
@@ -666,9 +677,9 @@ static void emit_max_pool_route(Cg *c, const Node *node) {
 static void emit_avg_pool_grad(Cg *c, const Node *node) {
   const Node *g = node->in[0];
   Pool p = pool_dims(&node->type, &g->type, node);
-  zero_fill(c, node);
   CgLoop lq, li, la, lb, lj;
-  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef q = cg_parallel_loop_begin(c, &lq, p.NC, p.OH * p.OW * p.kh * p.kw);
+  zero_slice(c, node, affine(c, q, p.H * p.W, 0), p.H * p.W);
   LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
   LLVMValueRef grow = affine(c, cg_iadd(c, affine(c, q, p.OH, 0), i), p.OW, 0);
   LLVMValueRef a = cg_loop_begin(c, &la, p.kh);
@@ -805,7 +816,7 @@ static bool fast_max_pool(Cg *c, const Node *node) {
   if (p.kh != p.sh || p.kw != p.sw || p.kw > VW || !stored(c, x) || (h && !stored(c, h))) return false;
   int64_t full = p.OW / VW, rem = p.OW % VW;
   CgLoop lq, li, lj, la, lz;
-  LLVMValueRef q = cg_loop_begin(c, &lq, p.NC);
+  LLVMValueRef q = cg_parallel_loop_begin(c, &lq, p.NC, p.OH * p.OW * p.kh * p.kw);
   LLVMValueRef i = cg_loop_begin(c, &li, p.OH);
   if (full > 0) {
     LLVMValueRef j0 = affine(c, cg_loop_begin(c, &lj, full), VW, 0);
@@ -833,7 +844,7 @@ static bool fast_max_pool(Cg *c, const Node *node) {
 
 bool cg_emit_conv(Cg *c, const Node *n) {
   switch (n->op) {
-  case OP_CONV2D: if (!fast_conv2d(c, n, NULL)) emit_conv2d(c, n); return true;
+  case OP_CONV2D: if (!fast_conv2d(c, n, NULL)) emit_conv2d(c, n, NULL); return true;
   case OP_CONV2D_GRAD_INPUT: if (!fast_conv2d_grad_input(c, n)) emit_conv2d_grad_input(c, n); return true;
   case OP_CONV2D_GRAD_WEIGHT: if (!fast_conv2d_grad_weight(c, n)) emit_conv2d_grad_weight(c, n); return true;
   case OP_MAX_POOL2D: if (!fast_max_pool(c, n)) emit_pool(c, n); return true;
@@ -859,13 +870,5 @@ bool cg_emit_conv(Cg *c, const Node *n) {
 }
 
 void cg_emit_conv_fused(Cg *c, const Node *n, const CgEpilogue *F) {
-  if (fast_conv2d(c, n, F)) return;
-  emit_conv2d(c, n);  /* the general nest, then the epilogue over every row */
-  const Type *t = &n->type;
-  CgLoop ln, lr;
-  LLVMValueRef img = cg_loop_begin(c, &ln, t->dim[0]);
-  LLVMValueRef row = cg_loop_begin(c, &lr, t->dim[2]);
-  fused_row(c, F, img, t->dim[1], row, t->dim[3]);
-  cg_loop_end(c, &lr);
-  cg_loop_end(c, &ln);
+  if (!fast_conv2d(c, n, F)) emit_conv2d(c, n, F);
 }

@@ -20,7 +20,7 @@ typedef struct rt_pool rt_pool;
 typedef void (*rt_task_fn)(char *slab, int64_t task);
 
 /* The most threads a pool runs (the caller included). */
-#define RT_POOL_MAX_THREADS 256
+#define RT_POOL_MAX_THREADS 1024  /* SPEC §3's --threads range */
 
 /* A pool of `threads` threads, the caller counting as one (threads - 1
  * workers are started; 1 starts none). NULL when threads are out of range

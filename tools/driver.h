@@ -70,6 +70,7 @@ typedef struct RunOptions {
   long long save_every;       /* train: also a checkpoint every N steps (0: per epoch only) */
   bool check_numerics;        /* the model checks every op for nan/inf */
   bool quiet;
+  int threads;                /* --threads, 0 = the runtime's default */
   CgOptions cg;
   /* the source again, for the remainder batch of evaluation (run.c
    * compiles the model once more with the batch const set to N mod B) */

@@ -227,6 +227,16 @@ static int64_t batch_correct(Session *s) {
   return right;
 }
 
+/* An instance on --threads threads (default: the pool create() starts,
+ * NNCC_THREADS or every CPU this process may use). Threads that cannot
+ * be started leave the instance as it was, with a warning. */
+static nncc_model *create_model(Session *s, const RunOptions *o, uint64_t seed) {
+  nncc_model *m = s->api->create(seed);
+  if (m && o->threads > 0 && s->api->set_threads(m, o->threads) != 0)
+    fprintf(stderr, "nncc: warning: %s; running on %d\n", s->api->last_error(m), (int)s->api->threads(m));
+  return m;
+}
+
 typedef struct Stats {
   double loss, acc, seconds;
   int64_t samples;
@@ -360,7 +370,7 @@ static int evaluate_set(Session *s, Remainder *rem, const char *model, const rt_
     rem->tried = true;
     nncc_jit *jit = compile_remainder(s->o, s, model, r, rem->why, sizeof rem->why);
     if (jit && attach_session(&rem->s, s->o, jit, model) == EXIT_OK) {
-      rem->s.model = rem->s.api->create(0);
+      rem->s.model = create_model(&rem->s, s->o, 0);
       if (!rem->s.model) snprintf(rem->why, sizeof rem->why, "out of memory");
     } else if (jit) {
       close_session(&rem->s);
@@ -626,7 +636,7 @@ int run_train(const RunOptions *o, Module *m) {
   bool tty = isatty(2) && !o->quiet;
   long long saved_epoch = 0;   /* the last checkpoint written: epoch, step */
   int64_t saved_step = -1;
-  s.model = s.api->create(plan.seed);
+  s.model = create_model(&s, o, plan.seed);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory creating model '%s'\n", model);
     rc = EXIT_RUNTIME;
@@ -827,7 +837,7 @@ int run_eval(const RunOptions *o, Module *m) {
   if (rc) goto out;
   const DataSpec *ds = spec->eval ? spec->eval : spec->data;
   uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)spec->seed;
-  s.model = s.api->create(seed);
+  s.model = create_model(&s, o, seed);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory\n");
     rc = EXIT_RUNTIME;
@@ -971,7 +981,7 @@ int run_bench(const RunOptions *o, Module *m) {
     close_session(&s);
     return rc;
   }
-  s.model = s.api->create(1);
+  s.model = create_model(&s, o, 1);
   if (!s.model) {
     fprintf(stderr, "nncc: error: out of memory creating model '%s'\n", model);
     close_session(&s);
@@ -997,9 +1007,9 @@ int run_bench(const RunOptions *o, Module *m) {
             {"train_step", s.api->train_step, graph_flops(train_g, false), graph_flops(train_g, true), 0}};
   int n_k = s.loss >= 0 && train_g ? 2 : 1;
 
-  printf("nncc bench %s: model '%s', batch %lld; one process, wall clock "
+  printf("nncc bench %s: model '%s', batch %lld, %d thread%s; one process, wall clock "
          "(a shared machine: expect 10-60%% noise between runs)\n",
-         o->file, model, (long long)s.batch);
+         o->file, model, (long long)s.batch, (int)s.api->threads(s.model), s.api->threads(s.model) == 1 ? "" : "s");
   printf("each kernel: %d warm-up calls, then >= %d calls and >= %.0f s (at most %d calls), each timed alone; "
          "GFLOPS = matmul/conv FLOPs (x2 multiply-adds, as the peers count) / time\n",
          BENCH_WARMUP_CALLS, BENCH_MIN_CALLS, BENCH_MIN_SECONDS, BENCH_MAX_CALLS);
