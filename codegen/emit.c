@@ -1266,6 +1266,10 @@ static LLVMValueRef new_function(Cg *c, const char *name, bool internal) {
   LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+#ifdef NNCC_TSAN  /* the TSan build: jit.c runs LLVM's tsan pass, which instruments these */
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("sanitize_thread", 15), 0));
+#endif
   if (internal) {
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,

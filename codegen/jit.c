@@ -191,8 +191,11 @@ static bool optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, char
     return false;
   }
   LLVMDisposeMessage(msg);
-  char pipeline[32];
+  char pipeline[64];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", level < 0 ? 2 : level > 3 ? 3 : level);
+#ifdef NNCC_TSAN  /* kernels' loads and stores reported to ThreadSanitizer (libtsan resolves them) */
+  strcat(pipeline, ",tsan-module,function(tsan)");
+#endif
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMErrorRef e = LLVMRunPasses(mod, pipeline, tm, po);
   LLVMDisposePassBuilderOptions(po);
@@ -502,6 +505,17 @@ CgJit *cg_jit_new(Module *m, const CgOptions *o, char *err, size_t size) {
       {LLVMOrcLLJITMangleAndIntern(j->jit, "rt_parallel_for"),
        {(LLVMOrcExecutorAddress)(uintptr_t)&rt_parallel_for,
         {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+#ifdef NNCC_TSAN  /* LLVM's tsan pass calls these; GCC's libtsan has no such names */
+      {LLVMOrcLLJITMangleAndIntern(j->jit, "__tsan_memset"),
+       {(LLVMOrcExecutorAddress)(uintptr_t)&memset,
+        {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+      {LLVMOrcLLJITMangleAndIntern(j->jit, "__tsan_memcpy"),
+       {(LLVMOrcExecutorAddress)(uintptr_t)&memcpy,
+        {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+      {LLVMOrcLLJITMangleAndIntern(j->jit, "__tsan_memmove"),
+       {(LLVMOrcExecutorAddress)(uintptr_t)&memmove,
+        {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}},
+#endif
   };
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
   if (!consume(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, sizeof syms / sizeof syms[0])), err, size)) {

@@ -1,11 +1,16 @@
 /* pool.c - the runtime's thread pool (pool.h).
  *
- * One dispatch = one node's tasks. The caller publishes the job (function,
- * slab, task count) and bumps a generation; workers and the caller then
- * claim task indices from one atomic word that holds (generation << 32 |
- * next task), so a thread that woke late, or was descheduled in the
- * middle, can never claim a task of a job that has moved on: its
- * compare-and-swap names the old generation and fails. The caller waits
+ * One dispatch = one node's tasks. Workers and the caller claim task
+ * indices from one atomic word that holds (generation << 32 | next task),
+ * so a thread that woke late, or was descheduled in the middle, can never
+ * claim a task of a job that has moved on: its compare-and-swap names the
+ * old generation and fails. The caller publishes a job in three steps:
+ * the new generation with next = OPENING (every claim of the old job now
+ * fails, and nobody claims from the new one yet), then the job's fields,
+ * then next = 0. Without the first step a thread that read the old word
+ * and then the new task count could still claim a task of the old job
+ * (found by tests/runtime/test_pool.c's TSan run: a task ran after its
+ * dispatch had returned). The caller waits
  * for the count of finished tasks, not for the workers, so a worker that
  * is not scheduled at all (7 threads on 2 cores) costs nothing but its
  * unclaimed share, which the others take.
@@ -44,6 +49,8 @@ static void fp_control_set(unsigned v) { (void)v; }
  * spins on unfinished tasks before it yields its core */
 #define WORKER_SPIN_NS 200000
 #define CALLER_SPIN_ROUNDS 4096
+/* the task index of a generation whose job is being written */
+#define OPENING UINT32_MAX
 
 struct rt_pool {
   int threads;
@@ -75,13 +82,19 @@ static void run_tasks(rt_pool *p, uint32_t gen, bool worker) {
   for (;;) {
     uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
     if (generation_of(c) != gen) return;
+    if ((uint32_t)c == OPENING) {  /* the caller is writing the job: nanoseconds */
+      cpu_relax();
+      continue;
+    }
     int64_t next = (int64_t)(uint32_t)c;
-    if (next >= atomic_load_explicit(&p->n_tasks, memory_order_relaxed)) return;
-    rt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-    char *slab = atomic_load_explicit(&p->slab, memory_order_relaxed);
-    unsigned fp = atomic_load_explicit(&p->fp_control, memory_order_relaxed);
+    /* acquire: a field of a later job read here implies that job's
+     * OPENING word is what the compare-and-swap below meets */
+    if (next >= atomic_load_explicit(&p->n_tasks, memory_order_acquire)) return;
+    rt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+    char *slab = atomic_load_explicit(&p->slab, memory_order_acquire);
+    unsigned fp = atomic_load_explicit(&p->fp_control, memory_order_acquire);
     /* success proves the job read above is generation gen's: a later job
-     * is published only after all of gen's tasks, this one included, ran */
+     * is opened only after all of gen's tasks, this one included, ran */
     if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
       continue;
     if (worker) fp_control_set(fp);
@@ -173,18 +186,19 @@ void rt_pool_destroy(rt_pool *p) {
 int rt_pool_threads(const rt_pool *p) { return p ? p->threads : 1; }
 
 void rt_parallel_for(rt_pool *p, rt_task_fn fn, char *slab, int64_t n_tasks) {
-  if (!p || p->threads == 1 || n_tasks <= 1 || n_tasks > UINT32_MAX) {
+  if (!p || p->threads == 1 || n_tasks <= 1 || n_tasks >= OPENING) {
     for (int64_t t = 0; t < n_tasks; t++) fn(slab, t);
     return;
   }
-  atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-  atomic_store_explicit(&p->slab, slab, memory_order_relaxed);
-  atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_relaxed);
-  atomic_store_explicit(&p->fp_control, fp_control_get(), memory_order_relaxed);
-  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
   uint32_t gen = ++p->generation;
   if (gen == 0) gen = ++p->generation;  /* 0 is the workers' "nothing seen yet" */
-  atomic_store(&p->claim, (uint64_t)gen << 32);  /* seq_cst: publishes the job */
+  atomic_store(&p->claim, (uint64_t)gen << 32 | OPENING);  /* closes the old job */
+  atomic_store_explicit(&p->fn, fn, memory_order_release);
+  atomic_store_explicit(&p->slab, slab, memory_order_release);
+  atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_release);
+  atomic_store_explicit(&p->fp_control, fp_control_get(), memory_order_release);
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  atomic_store(&p->claim, (uint64_t)gen << 32);  /* seq_cst: opens the job */
   if (atomic_load(&p->sleepers) > 0) {
     pthread_mutex_lock(&p->mutex);
     pthread_cond_broadcast(&p->wake);
